@@ -1,0 +1,114 @@
+/*
+ * config.h: the server configuration, loaded once at start.
+ *
+ * Source: an INI file (conf/bourse.conf), parsed with Debian's libinih. Every
+ * scalar key may be overridden by an environment variable named
+ * BOURSE_<SECTION>_<KEY> (upper case, '.' -> '_'), e.g. BOURSE_NET_PORT=9000,
+ * BOURSE_MARKET_BTCUSDT_TAKER_FEE=1500. Unknown sections or keys, bad values
+ * and inconsistent markets are rejected with the file name and line number.
+ * Every key, its default and its meaning is documented in docs/CONFIG.md.
+ *
+ * After config_load returns, the struct is immutable and read by every thread
+ * without synchronisation.
+ */
+#ifndef BOURSE_CONFIG_H
+#define BOURSE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define CONFIG_MAX_ASSETS 64
+#define CONFIG_MAX_MARKETS 256
+#define CONFIG_ASSET_NAME_MAX 16  /* bytes incl. NUL: names up to 15 chars */
+#define CONFIG_MARKET_NAME_MAX 32 /* bytes incl. NUL: names up to 31 chars */
+#define CONFIG_PATH_MAX 256
+#define CONFIG_MAX_ENGINES 64
+
+/* An asset ([asset.BTC]): balances are int64 counts of 10^-decimals units. */
+typedef struct config_asset {
+  char name[CONFIG_ASSET_NAME_MAX]; /* upper case */
+  unsigned decimals;                /* 0..18 */
+} config_asset;
+
+/*
+ * A market ([market.BTCUSDT]). Inside the engine a price is a count of ticks
+ * and a quantity a count of lots, so:
+ *   base units of q lots          = q * lot_units
+ *   quote units of p ticks x q lots = p * q * notional_unit   (exact, by the
+ *     start-up check that tick x lot is a multiple of the quote unit)
+ */
+typedef struct config_market {
+  char name[CONFIG_MARKET_NAME_MAX]; /* upper case, e.g. "BTCUSDT" */
+  unsigned base;                     /* index into config.assets */
+  unsigned quote;                    /* index into config.assets */
+  unsigned price_scale;              /* fractional digits of `tick` as written */
+  int64_t tick;                      /* price step, at price_scale (0.01 -> 1 at scale 2) */
+  unsigned qty_scale;                /* fractional digits of `lot` as written */
+  int64_t lot;                       /* quantity step, at qty_scale */
+  int64_t lot_units;                 /* base asset units in one lot (>= 1) */
+  int64_t notional_unit;             /* quote asset units in one tick x one lot (>= 1) */
+  int64_t min_notional;              /* quote asset units; 0 = none */
+  int32_t maker_fee;                 /* 1e-6 units: 1000 = 0.1 % */
+  int32_t taker_fee;                 /* 1e-6 units */
+  unsigned price_band_pct;           /* limit price within +-pct of last; 0 = no band */
+  unsigned engine;                   /* engine thread that owns the book, < engine.threads */
+} config_market;
+
+typedef enum config_log_level {
+  CONFIG_LOG_DEBUG,
+  CONFIG_LOG_INFO,
+  CONFIG_LOG_WARN,
+  CONFIG_LOG_ERROR,
+} config_log_level;
+
+typedef struct config {
+  /* [server] */
+  char server_name[64];           /* name: shown in logs and the welcome frame */
+  char data_dir[CONFIG_PATH_MAX]; /* data_dir: LMDB environments live below it */
+  /* [log] */
+  config_log_level log_level; /* level: debug|info|warn|error */
+  char log_file[CONFIG_PATH_MAX];  /* file: empty = stderr */
+  /* [net] */
+  char net_bind[64];       /* bind: listen address */
+  unsigned net_port;       /* port */
+  unsigned net_io_threads; /* io_threads */
+  /* [engine] */
+  unsigned engine_threads; /* threads */
+  unsigned engine_spin_us; /* spin_us: busy-poll before blocking */
+  /* [cpu] */
+  char cpu_pin[128]; /* pin: "" or a list "io:0,engine:1,broadcast:1" */
+  /* [fees] */
+  uint64_t fees_account_uid;    /* account_uid: receives every fee */
+  int fees_discount_asset;      /* discount_asset: index into assets, -1 = none */
+  int64_t fees_discount_min;    /* discount_min: in discount-asset units */
+  unsigned fees_discount_pct;   /* discount_pct: 0..100 */
+
+  unsigned asset_count;
+  config_asset assets[CONFIG_MAX_ASSETS];
+  unsigned market_count;
+  config_market markets[CONFIG_MAX_MARKETS];
+} config;
+
+/*
+ * Fills *cfg with every default, then the file at `path` (may be NULL: no
+ * file), then the environment. On error returns -1 and writes one line
+ * naming the file, line and key into err (errlen bytes); *cfg is then
+ * unspecified. Returns 0 on success.
+ */
+int config_load(config *cfg, const char *path, char *err, size_t errlen);
+
+/* Sets every default (no assets, no markets). */
+void config_defaults(config *cfg);
+
+/* Index of the asset named `name` (case-insensitive), or -1. */
+int config_find_asset(const config *cfg, const char *name, size_t len);
+
+/* Index of the market named `name` (case-insensitive), or -1. */
+int config_find_market(const config *cfg, const char *name, size_t len);
+
+/* Writes the effective configuration as INI text (loadable again) to `out`. */
+void config_print(const config *cfg, FILE *out);
+
+#endif
