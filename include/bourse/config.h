@@ -19,12 +19,12 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define CONFIG_MAX_ASSETS 64
-#define CONFIG_MAX_MARKETS 256
-#define CONFIG_ASSET_NAME_MAX 16  /* bytes incl. NUL: names up to 15 chars */
+#define CONFIG_MAX_ASSETS      64
+#define CONFIG_MAX_MARKETS     256
+#define CONFIG_ASSET_NAME_MAX  16 /* bytes incl. NUL: names up to 15 chars */
 #define CONFIG_MARKET_NAME_MAX 32 /* bytes incl. NUL: names up to 31 chars */
-#define CONFIG_PATH_MAX 256
-#define CONFIG_MAX_ENGINES 64
+#define CONFIG_PATH_MAX        256
+#define CONFIG_MAX_ENGINES     64
 
 /* An asset ([asset.BTC]): balances are int64 counts of 10^-decimals units. */
 typedef struct config_asset {
@@ -68,8 +68,8 @@ typedef struct config {
   char server_name[64];           /* name: shown in logs and the welcome frame */
   char data_dir[CONFIG_PATH_MAX]; /* data_dir: LMDB environments live below it */
   /* [log] */
-  config_log_level log_level; /* level: debug|info|warn|error */
-  char log_file[CONFIG_PATH_MAX];  /* file: empty = stderr */
+  config_log_level log_level;     /* level: debug|info|warn|error */
+  char log_file[CONFIG_PATH_MAX]; /* file: empty = stderr */
   /* [net] */
   char net_bind[64];       /* bind: listen address */
   unsigned net_port;       /* port */
@@ -80,10 +80,10 @@ typedef struct config {
   /* [cpu] */
   char cpu_pin[128]; /* pin: "" or a list "io:0,engine:1,broadcast:1" */
   /* [fees] */
-  uint64_t fees_account_uid;    /* account_uid: receives every fee */
-  int fees_discount_asset;      /* discount_asset: index into assets, -1 = none */
-  int64_t fees_discount_min;    /* discount_min: in discount-asset units */
-  unsigned fees_discount_pct;   /* discount_pct: 0..100 */
+  uint64_t fees_account_uid;  /* account_uid: receives every fee */
+  int fees_discount_asset;    /* discount_asset: index into assets, -1 = none */
+  int64_t fees_discount_min;  /* discount_min: in discount-asset units */
+  unsigned fees_discount_pct; /* discount_pct: 0..100 */
 
   unsigned asset_count;
   config_asset assets[CONFIG_MAX_ASSETS];
