@@ -1,0 +1,109 @@
+#!/usr/bin/python3
+"""The real server binary: starts on the bundled config, prints its effective
+configuration, stops cleanly (exit 0) on SIGTERM and SIGINT, and refuses bad
+configuration with the file, line and key."""
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+BIN = os.path.join(os.environ["BOURSE_BIN_DIR"], "bourse")
+SRC = os.environ["BOURSE_SOURCE_DIR"]
+CONF = os.path.join(SRC, "conf", "bourse.conf")
+failures = []
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+        print("FAIL:", what, file=sys.stderr)
+
+
+def run(args, env=None, timeout=20):
+    e = dict(os.environ)
+    e.update(env or {})
+    return subprocess.run([BIN] + args, capture_output=True, text=True, env=e, timeout=timeout)
+
+
+def start_and_stop(sig):
+    with tempfile.TemporaryDirectory() as tmp:
+        log = os.path.join(tmp, "bourse.log")
+        env = dict(os.environ, BOURSE_LOG_FILE=log, BOURSE_ENGINE_THREADS="2")
+        p = subprocess.Popen([BIN, "--config", CONF], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=env)
+        deadline = time.time() + 15
+        ready = False
+        while time.time() < deadline and not ready:
+            time.sleep(0.05)
+            if os.path.exists(log):
+                with open(log) as f:
+                    ready = "ready; waiting for SIGINT or SIGTERM" in f.read()
+            if p.poll() is not None:
+                break
+        check(ready, f"server became ready before {sig.name}")
+        p.send_signal(sig)
+        try:
+            out, err = p.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, err = p.communicate()
+            check(False, f"server exits within 10 s of {sig.name}")
+        check(p.returncode == 0, f"exit status 0 after {sig.name}, got {p.returncode}: {err}")
+        check("[market.BTCUSDT]" in out, "effective config printed on start")
+        check("threads = 2" in out, "environment override shows in printed config")
+        with open(log) as f:
+            text = f.read()
+        check("[engine-0] engine 0 running" in text and "[engine-1] engine 1 running" in text,
+              "both engine threads started and logged under their names")
+        check("stopped cleanly" in text, f"clean-stop line logged after {sig.name}")
+
+
+def test_bad_configs():
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "bad.conf")
+        with open(CONF) as f:
+            good = f.read()
+        with open(path, "w") as f:
+            f.write(good + "\n[net]\nno_such_key = 1\n")
+        line = good.count("\n") + 3
+        r = run(["--config", path])
+        check(r.returncode == 2, f"unknown key rejected with status 2, got {r.returncode}")
+        check(f"{path}:{line}" in r.stderr and "no_such_key" in r.stderr,
+              f"error names file:line and key: {r.stderr!r}")
+
+        r = run(["--config", CONF], env={"BOURSE_NET_PORT": "70000"})
+        check(r.returncode == 2 and "BOURSE_NET_PORT" in r.stderr,
+              f"bad environment value rejected naming the variable: {r.stderr!r}")
+
+        r = run(["--config", os.path.join(tmp, "missing.conf")])
+        check(r.returncode == 2 and "missing.conf" in r.stderr, "missing file reported")
+
+
+def test_check_and_print():
+    r = run(["--config", CONF, "--check-config"])
+    check(r.returncode == 0 and "valid" in r.stdout, f"--check-config: {r.stdout!r} {r.stderr!r}")
+    r = run(["--config", CONF, "--print-config"])
+    check(r.returncode == 0, "--print-config exits 0")
+    with tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False) as f:
+        f.write(r.stdout)
+        printed = f.name
+    try:
+        again = run(["--config", printed, "--print-config"])
+        check(again.returncode == 0 and again.stdout == r.stdout,
+              "printed config loads back to the same effective config")
+    finally:
+        os.unlink(printed)
+    r = run(["--version"])
+    check(r.returncode == 0 and r.stdout.startswith("bourse "), "--version")
+    r = run(["--no-such-flag"])
+    check(r.returncode == 2 and "usage" in r.stderr, "unknown flag gives usage and status 2")
+
+
+start_and_stop(signal.SIGTERM)
+start_and_stop(signal.SIGINT)
+test_bad_configs()
+test_check_and_print()
+print(f"server_lifecycle: {len(failures)} failed")
+sys.exit(1 if failures else 0)
