@@ -258,7 +258,10 @@ static const char *check_cpu_pin(const char *value) {
   return NULL;
 }
 
-/* A whole number: digits only, no sign, no spaces, checked for overflow. */
+/*
+ * A whole number: digits only, no sign, no spaces, checked for overflow.
+ * Not strtoull: it skips spaces, accepts '+' and wraps "-1" to UINT64_MAX.
+ */
 static bool parse_u64(const char *text, uint64_t *out) {
   uint64_t v = 0;
   if (*text == '\0') return false;
@@ -320,8 +323,8 @@ static int parse_string(const key_desc *k, void *base, const char *text, char *w
       snprintf(why, why_len, "control character in value");
       return -1;
     }
-    if (c == ';' && i > 0 && isspace((unsigned char)text[i - 1])) {
-      snprintf(why, why_len, "\" ;\" would start a comment in the file");
+    if (c == ';' && (i == 0 || isspace((unsigned char)text[i - 1]))) {
+      snprintf(why, why_len, "';' first or after a space would start a comment in the file");
       return -1;
     }
   }
@@ -421,7 +424,8 @@ static int parse_amount(const config *cfg, const key_desc *keys, size_t n, const
   unsigned scale = asset >= 0 ? cfg->assets[asset].decimals : DECIMAL_MAX_SCALE;
   int64_t amount = 0;
   decimal_status st = decimal_parse(text, strlen(text), scale, 0, &amount);
-  if (asset < 0 && (st != DECIMAL_OK || amount != 0)) {
+  bool well_formed = st == DECIMAL_OK || st == DECIMAL_TOO_PRECISE || st == DECIMAL_OVERFLOW;
+  if (asset < 0 && well_formed && (st != DECIMAL_OK || amount != 0)) {
     snprintf(why, why_len, "needs %s to be set", k->unit_key);
     return -1;
   }

@@ -6,9 +6,9 @@
  * Why hand-written: strtod/strtoll round or stop silently at the first bad
  * character, and libmpdec is far too slow and allocates. Parsing runs on the
  * io threads for every price and quantity of every order, so the common case
- * (at most 18 significant digits, which can never overflow an int64) takes a
- * fast path with no per-digit overflow check; anything longer falls back to
- * a checked path.
+ * (integer digits plus scale at most 18: the scaled value is below 10^18 and
+ * cannot overflow an int64) takes a fast path with no per-digit overflow
+ * check; anything longer falls back to a checked path.
  *
  * Decisions beyond the header's grammar:
  *   - leading zeros are accepted ("007.5" is 7.5): they change nothing and

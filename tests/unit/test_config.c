@@ -266,6 +266,10 @@ static const error_case error_cases[] = {
      "15: [fees] discount_min: more decimal places than BTC has (8)"},
     {BASE_INI "[fees]\ndiscount_min = 5\n",
      "14: [fees] discount_min: needs discount_asset to be set"},
+    {BASE_INI "[fees]\ndiscount_min = 10\n",
+     "14: [fees] discount_min: needs discount_asset to be set"},
+    {BASE_INI "[fees]\ndiscount_min = five\n",
+     "14: [fees] discount_min: not a plain decimal number (expected [-]digits[.digits])"},
     {BASE_INI "[fees]\ndiscount_pct = 10\n",
      "14: [fees] discount_pct: needs discount_asset to be set"},
     {BASE_INI "[fees]\ndiscount_asset = BTC\ndiscount_pct = 101\n",
@@ -362,6 +366,10 @@ static void test_accepted_syntax(void) {
   CHECK_EQ_INT(cfg.markets[0].lot_units, 1000000000000000); /* 0.001 ETH at 18 decimals */
   /* 0.00001 x 0.001 BTC = 1e-8 = 1 satoshi */
   CHECK_EQ_INT(cfg.markets[0].notional_unit, 1);
+  /* Without a discount asset, discount_min may still be written as any zero. */
+  rc = load_text("[fees]\ndiscount_min = 0.00000000000000000000\n", path, sizeof path);
+  CHECK_EQ_INT(rc, 0);
+  CHECK_EQ_INT(cfg.fees_discount_min, 0);
 }
 
 static void test_env_overrides(void) {
@@ -438,7 +446,18 @@ static void test_env_overrides(void) {
   unsetenv("BOURSE_ASSET_USDT_DECIMALS");
   setenv("BOURSE_SERVER_NAME", "a ;b", 1);
   CHECK_EQ_INT(config_load(&cfg, path, err, sizeof err), -1);
-  CHECK_EQ_STR(err, "environment BOURSE_SERVER_NAME: \" ;\" would start a comment in the file");
+  CHECK_EQ_STR(err, "environment BOURSE_SERVER_NAME: ';' first or after a space would start a "
+                    "comment in the file");
+  setenv("BOURSE_SERVER_NAME", ";b", 1);
+  CHECK_EQ_INT(config_load(&cfg, path, err, sizeof err), -1);
+  CHECK_EQ_STR(err, "environment BOURSE_SERVER_NAME: ';' first or after a space would start a "
+                    "comment in the file");
+  setenv("BOURSE_SERVER_NAME", "a;b #c", 1); /* both survive a round trip through the file */
+  CHECK_EQ_INT(config_load(&cfg, path, err, sizeof err), 0);
+  CHECK_EQ_STR(cfg.server_name, "a;b #c");
+  setenv("BOURSE_SERVER_NAME", "tab\there", 1);
+  CHECK_EQ_INT(config_load(&cfg, path, err, sizeof err), -1);
+  CHECK_EQ_STR(err, "environment BOURSE_SERVER_NAME: control character in value");
   unsetenv("BOURSE_SERVER_NAME");
 
   /* Misspelt or dangling variables are errors, not silently ignored. */
