@@ -157,7 +157,8 @@ static json_status scan_escape(const parser *ps, const uint8_t **pp) {
  * past the closing quote. Plain ASCII is skipped 8 bytes at a time; only
  * escapes, control bytes and non-ASCII bytes take the slow branch.
  */
-static json_status scan_string(const parser *ps, const uint8_t **pp, uint8_t *flags) {
+static inline __attribute__((always_inline)) json_status
+scan_string(const parser *ps, const uint8_t **pp, uint8_t *flags) {
   const uint8_t *p = *pp, *end = ps->end;
   for (;;) {
     while (end - p >= 8) {
@@ -268,7 +269,8 @@ static json_status bad_value_start(const parser *ps, const uint8_t *p) {
  * Scans one scalar value at *p into t (type, len; start/flags already set
  * for non-strings). Strings adjust t->start past the quote.
  */
-static json_status scan_scalar(const parser *ps, const uint8_t **pp, json_token *t) {
+static inline __attribute__((always_inline)) json_status
+scan_scalar(const parser *ps, const uint8_t **pp, json_token *t) {
   const uint8_t *p = *pp;
   json_status st;
   if (*p == '"') {
@@ -578,6 +580,13 @@ json_status json_string_unescape(const json_doc *doc, uint32_t index, char *buf,
   if (t == NULL) return JSON_ERR_TYPE;
   const uint8_t *p = (const uint8_t *)doc->input + t->start, *end = p + t->len;
   size_t o = 0;
+  if (!(t->flags & JSON_TOKEN_ESCAPED)) { /* the common case: one copy */
+    if (t->len >= cap) return JSON_ERR_NO_SPACE;
+    memcpy(buf, p, t->len);
+    buf[t->len] = '\0';
+    *out_len = t->len;
+    return JSON_OK;
+  }
   for (;;) {
     const uint8_t *backslash = memchr(p, '\\', (size_t)(end - p));
     size_t run = (size_t)((backslash ? backslash : end) - p);
