@@ -81,9 +81,18 @@ typedef struct config {
   config_log_level log_level;     /* level: debug|info|warn|error */
   char log_file[CONFIG_PATH_MAX]; /* file: empty = stderr */
   /* [net] */
-  char net_bind[64];       /* bind: listen address */
-  unsigned net_port;       /* port */
-  unsigned net_io_threads; /* io_threads */
+  char net_bind[64];             /* bind: listen address */
+  unsigned net_port;             /* port */
+  unsigned net_io_threads;       /* io_threads */
+  unsigned net_max_connections;  /* max_connections: connection slots per io thread */
+  unsigned net_max_send_queue;   /* max_send_queue: bytes queued per connection before 1008 */
+  unsigned net_max_message;      /* max_message: largest WebSocket message / HTTP body */
+  unsigned net_recv_buffers;     /* recv_buffers: provided receive buffers per io thread */
+  unsigned net_recv_buffer_size; /* recv_buffer_size: bytes per receive buffer */
+  /* [ws] */
+  unsigned ws_ping_interval_ms; /* ping_interval_ms: server pings this often */
+  unsigned ws_ping_timeout_ms;  /* ping_timeout_ms: close (1001) after this long silent */
+  char ws_origins[1024];        /* origins: comma-separated Origin allow-list; empty = any */
   /* [engine] */
   unsigned engine_threads; /* threads */
   unsigned engine_spin_us; /* spin_us: busy-poll before blocking */

@@ -6,6 +6,8 @@
 #include "bourse/config.h"
 #include "bourse/engine_thread.h"
 #include "bourse/log.h"
+#include "bourse/net.h"
+#include "bourse/proto.h"
 #include "bourse/thread.h"
 
 #include <errno.h>
@@ -104,7 +106,7 @@ static int engines_start(struct engines *engines, const config *cfg) {
   for (unsigned i = 0; i < engines->count; i++) {
     engine_thread *e = &engines->threads[i];
     engine_thread_init(e, i, cfg->engine_spin_us, engine_handle_unrouted, NULL, NULL);
-    char name[16];
+    char name[24];
     snprintf(name, sizeof(name), "engine-%u", i);
     int cpu = thread_cpu_for(cfg->cpu_pin, name);
     int rc = engine_thread_start(e, cpu < 0 ? -1 : cpu);
@@ -164,10 +166,24 @@ int main(int argc, char **argv) {
     log_shutdown();
     return 1;
   }
-  log_info("ready; waiting for SIGINT or SIGTERM");
+  static const net_dialect *const dialects[] = {&proto_native_dialect};
+  net_server *server = net_server_create(&cfg, dialects, 1, proto_client_routes,
+                                         proto_client_route_count, err, sizeof(err));
+  if (!server || net_server_start(server, err, sizeof(err)) != 0) {
+    log_error("%s", err);
+    fprintf(stderr, "bourse: %s\n", err);
+    if (server) net_server_stop(server);
+    engines_stop(&engines);
+    log_shutdown();
+    return 1;
+  }
+  log_info("ready on %s:%u (WebSocket /ws, GET /health, GET /metrics); waiting for SIGINT or "
+           "SIGTERM",
+           cfg.net_bind, net_server_port(server));
 
   int signo = thread_signals_wait();
   log_info("received %s: shutting down", strsignal(signo));
+  net_server_stop(server);
   engines_stop(&engines);
   log_info("stopped cleanly");
   log_shutdown();

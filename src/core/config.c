@@ -29,6 +29,7 @@
 #include "bourse/config.h"
 
 #include "bourse/decimal.h"
+#include "bourse/thread.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -76,6 +77,7 @@ typedef struct key_desc {
 
 static const char *check_bind(const char *value);
 static const char *check_cpu_pin(const char *value);
+static const char *check_power_of_two(const char *value);
 
 /* The fixed sections. Keys of one section are contiguous (config_print relies on it). */
 static const key_desc global_keys[] = {
@@ -112,6 +114,46 @@ static const key_desc global_keys[] = {
      KEY_UINT,
      FIELD(config, net_io_threads),
      NUMBER(1, CONFIG_MAX_IO_THREADS)},
+    {{"net", "max_connections", "16384", "1..1000000",
+      "connection slots per io thread; a connection beyond them is closed at accept"},
+     KEY_UINT,
+     FIELD(config, net_max_connections),
+     NUMBER(1, 1000000)},
+    {{"net", "max_send_queue", "4194304", "4096..1073741824",
+      "bytes queued for one connection before it is closed with 1008"},
+     KEY_UINT,
+     FIELD(config, net_max_send_queue),
+     NUMBER(4096, 1073741824)},
+    {{"net", "max_message", "1048576", "1024..67108864",
+      "largest WebSocket message (over: close 1009) and HTTP request body (over: 413)"},
+     KEY_UINT,
+     FIELD(config, net_max_message),
+     NUMBER(1024, 67108864)},
+    {{"net", "recv_buffers", "2048", "power of two, 16..32768",
+      "provided receive buffers per io thread (multishot recv)"},
+     KEY_UINT,
+     FIELD(config, net_recv_buffers),
+     NUMBER(16, 32768),
+     .check = check_power_of_two},
+    {{"net", "recv_buffer_size", "4096", "512..1048576", "bytes per receive buffer"},
+     KEY_UINT,
+     FIELD(config, net_recv_buffer_size),
+     NUMBER(512, 1048576)},
+    {{"ws", "ping_interval_ms", "20000", "10..3600000",
+      "the server sends a WebSocket ping this often"},
+     KEY_UINT,
+     FIELD(config, ws_ping_interval_ms),
+     NUMBER(10, 3600000)},
+    {{"ws", "ping_timeout_ms", "60000", "10..3600000",
+      "a connection silent this long is closed with 1001 (HTTP keep-alive: closed)"},
+     KEY_UINT,
+     FIELD(config, ws_ping_timeout_ms),
+     NUMBER(10, 3600000)},
+    {{"ws", "origins", "", "0..1023 chars",
+      "comma-separated Origin allow-list for WebSocket upgrades; empty = any origin"},
+     KEY_STRING,
+     FIELD(config, ws_origins),
+     NUMBER(0, 1023)},
     {{"engine", "threads", "1", "1.." KEY_STR(CONFIG_MAX_ENGINES),
       "engine threads (matching, balances); markets choose one with market.engine"},
      KEY_UINT,
@@ -122,8 +164,9 @@ static const key_desc global_keys[] = {
      KEY_UINT,
      FIELD(config, engine_spin_us),
      NUMBER(0, 1000000)},
-    {{"cpu", "pin", "", "empty or role:cpu[,role:cpu...]",
-      "CPU affinity: roles io, engine, broadcast; cpu 0..1023; empty = no pinning"},
+    {{"cpu", "pin", "", "empty or name:cpu[,name:cpu...]",
+      "CPU affinity: a role (io, engine, broadcast, log), a thread name (engine-0) or a "
+      "prefix ending in '*', then the cpu; empty = no pinning"},
      KEY_STRING,
      FIELD(config, cpu_pin),
      NUMBER(0, 127),
@@ -238,24 +281,15 @@ static const char *check_bind(const char *value) {
 
 /* "role:cpu[,role:cpu...]": syntax only; the thread start-up applies it. */
 static const char *check_cpu_pin(const char *value) {
-  static const char *const roles[] = {"io", "engine", "broadcast"};
-  static const char *const why = "expected role:cpu[,role:cpu...] with role io, engine or "
-                                 "broadcast and cpu 0..1023";
-  const char *p = value;
-  while (*p) {
-    size_t role_len = strcspn(p, ":");
-    bool known = false;
-    for (size_t i = 0; i < ARRAY_LEN(roles); i++)
-      known |= strlen(roles[i]) == role_len && strncmp(p, roles[i], role_len) == 0;
-    if (!known || p[role_len] != ':') return why;
-    p += role_len + 1;
-    unsigned cpu = 0, digits = 0;
-    for (; *p >= '0' && *p <= '9' && digits < 5; p++, digits++)
-      cpu = cpu * 10 + (unsigned)(*p - '0');
-    if (digits == 0 || cpu > 1023 || (*p != ',' && *p != '\0')) return why;
-    if (*p == ',' && *++p == '\0') return why;
-  }
+  if (thread_cpu_for(value, "") == -2)
+    return "expected name:cpu[,name:cpu...]: a role (io, engine, broadcast, log), a thread name "
+           "(engine-0) or a prefix ending in '*', and a cpu number";
   return NULL;
+}
+
+static const char *check_power_of_two(const char *value) {
+  unsigned long long n = strtoull(value, NULL, 10);
+  return (n & (n - 1)) == 0 ? NULL : "must be a power of two";
 }
 
 /*

@@ -51,7 +51,11 @@ int thread_join(thread_handle *t) {
   return pthread_join(t->id, NULL);
 }
 
-/* Parses one "name:cpu" entry of length len; returns cpu, -1 no match, -2 bad. */
+/*
+ * Parses one "name:cpu" entry of length len; returns cpu, -1 no match, -2 bad.
+ * `name` matches the thread's full name ("engine-0"), its role (the part
+ * before '-': "engine"), or, ending in '*', any name with that prefix.
+ */
 static int match_entry(const char *entry, size_t len, const char *name) {
   const char *colon = memchr(entry, ':', len);
   if (!colon || colon == entry || colon + 1 == entry + len) return -2;
@@ -62,7 +66,11 @@ static int match_entry(const char *entry, size_t len, const char *name) {
   }
   size_t pattern_len = (size_t)(colon - entry);
   if (entry[pattern_len - 1] == '*') return strncmp(name, entry, pattern_len - 1) == 0 ? cpu : -1;
-  return strlen(name) == pattern_len && memcmp(name, entry, pattern_len) == 0 ? cpu : -1;
+  size_t role_len = strcspn(name, "-");
+  if ((strlen(name) == pattern_len || role_len == pattern_len) &&
+      memcmp(name, entry, pattern_len) == 0)
+    return cpu;
+  return -1;
 }
 
 int thread_cpu_for(const char *spec, const char *name) {
@@ -71,6 +79,7 @@ int thread_cpu_for(const char *spec, const char *name) {
   while (p && *p) {
     const char *end = strchr(p, ',');
     size_t len = end ? (size_t)(end - p) : strlen(p);
+    if (len == 0 || (end && end[1] == '\0')) return -2; /* empty entry or trailing comma */
     int cpu = match_entry(p, len, name);
     if (cpu == -2) return -2;
     if (cpu >= 0 && found < 0) found = cpu;

@@ -94,7 +94,7 @@ static void engine_thread_main(void *arg) {
 }
 
 int engine_thread_start(engine_thread *e, int cpu) {
-  char name[16];
+  char name[24];
   snprintf(name, sizeof(name), "engine-%u", e->index);
   return thread_start(&e->thread, name, cpu, engine_thread_main, e);
 }

@@ -21,6 +21,13 @@ def check(cond, what):
         print("FAIL:", what, file=sys.stderr)
 
 
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def run(args, env=None, timeout=20):
     e = dict(os.environ)
     e.update(env or {})
@@ -30,7 +37,8 @@ def run(args, env=None, timeout=20):
 def start_and_stop(sig):
     with tempfile.TemporaryDirectory() as tmp:
         log = os.path.join(tmp, "bourse.log")
-        env = dict(os.environ, BOURSE_LOG_FILE=log, BOURSE_ENGINE_THREADS="2")
+        env = dict(os.environ, BOURSE_LOG_FILE=log, BOURSE_ENGINE_THREADS="2",
+                   BOURSE_NET_BIND="127.0.0.1", BOURSE_NET_PORT=str(free_port()))
         p = subprocess.Popen([BIN, "--config", CONF], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True, env=env)
         deadline = time.time() + 15
@@ -39,7 +47,7 @@ def start_and_stop(sig):
             time.sleep(0.05)
             if os.path.exists(log):
                 with open(log) as f:
-                    ready = "ready; waiting for SIGINT or SIGTERM" in f.read()
+                    ready = "waiting for SIGINT or SIGTERM" in f.read()
             if p.poll() is not None:
                 break
         check(ready, f"server became ready before {sig.name}")
@@ -65,9 +73,12 @@ def test_bad_configs():
         path = os.path.join(tmp, "bad.conf")
         with open(CONF) as f:
             good = f.read()
+        lines = good.split("\n")
+        net_line = lines.index("[net]")
+        lines.insert(net_line + 1, "no_such_key = 1")
         with open(path, "w") as f:
-            f.write(good + "\n[net]\nno_such_key = 1\n")
-        line = good.count("\n") + 3
+            f.write("\n".join(lines))
+        line = net_line + 2
         r = run(["--config", path])
         check(r.returncode == 2, f"unknown key rejected with status 2, got {r.returncode}")
         check(f"{path}:{line}" in r.stderr and "no_such_key" in r.stderr,

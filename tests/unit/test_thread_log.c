@@ -15,6 +15,11 @@ static void test_cpu_spec(void) {
   CHECK_EQ_INT(thread_cpu_for("io-0:0", "io-01"), -1);
   CHECK_EQ_INT(thread_cpu_for("log:1,log:0", "log"), 1); /* first match wins */
   CHECK_EQ_INT(thread_cpu_for("engine", "engine"), -2);
+  CHECK_EQ_INT(thread_cpu_for("engine:1,", "engine-0"), -2);
+  CHECK_EQ_INT(thread_cpu_for("engine:1,,io:0", "engine-0"), -2);
+  CHECK_EQ_INT(thread_cpu_for("engine:1", "engine-7"), 1); /* a role matches its threads */
+  CHECK_EQ_INT(thread_cpu_for("engine:1", "engines"), -1);
+  CHECK_EQ_INT(thread_cpu_for("io:0,engine-2:1", "engine-2"), 1);
   CHECK_EQ_INT(thread_cpu_for("engine:", "engine"), -2);
   CHECK_EQ_INT(thread_cpu_for(":1", "engine"), -2);
   CHECK_EQ_INT(thread_cpu_for("engine:x", "engine"), -2);
