@@ -93,6 +93,11 @@ typedef struct config {
   unsigned ws_ping_interval_ms; /* ping_interval_ms: server pings this often */
   unsigned ws_ping_timeout_ms;  /* ping_timeout_ms: close (1001) after this long silent */
   char ws_origins[1024];        /* origins: comma-separated Origin allow-list; empty = any */
+  /* [admin] */
+  char admin_bind[64];           /* bind: admin API listen address */
+  unsigned admin_port;           /* port: admin API port */
+  char admin_token[256];         /* token: bearer token for the admin API */
+  unsigned admin_allow_no_token; /* allow_no_token: 1 = dev mode, loopback only */
   /* [engine] */
   unsigned engine_threads; /* threads */
   unsigned engine_spin_us; /* spin_us: busy-poll before blocking */

@@ -54,14 +54,30 @@ typedef struct net_route {
   void (*handler)(net_conn *c, const http_request *req, const char *body, size_t body_len);
 } net_route;
 
+/* A listening port: its address, what it serves, and who may use it. */
+typedef struct net_listener_spec {
+  const char *name;  /* "client", "admin": in logs */
+  const char *bind;  /* numeric IPv4 or IPv6 address */
+  unsigned port;     /* 0: an ephemeral port (see net_server_port) */
+  bool every_thread; /* a SO_REUSEPORT listener on every io thread; false: io-0 only */
+  const net_dialect *const *dialects;
+  unsigned dialect_count;
+  const net_route *routes;
+  unsigned route_count;
+  /* Non-empty: every request must carry "Authorization: Bearer <token>" (else 401). */
+  const char *bearer_token;
+  bool per_ip_limits; /* apply the [limits] per-IP connection limits */
+} net_listener_spec;
+
+#define NET_MAX_LISTENERS 4
+
 /*
- * Creates the server from cfg (which must outlive it): sockets, rings,
- * tables; starts nothing yet. dialects/routes are copied by pointer and must
- * outlive the server. On error returns NULL and writes a reason into err.
+ * Creates the server from cfg and the listener specs (all must outlive it):
+ * sockets and tables; starts nothing yet. On error returns NULL and writes a
+ * reason into err.
  */
-net_server *net_server_create(const config *cfg, const net_dialect *const *dialects,
-                              unsigned dialect_count, const net_route *routes, unsigned route_count,
-                              char *err, size_t errlen);
+net_server *net_server_create(const config *cfg, const net_listener_spec *listeners,
+                              unsigned listener_count, char *err, size_t errlen);
 
 /*
  * Starts the io threads ("io-0", ...), each creating its own io_uring.
@@ -76,8 +92,8 @@ int net_server_start(net_server *s, char *err, size_t errlen);
  */
 void net_server_stop(net_server *s);
 
-/* The port actually listened on (useful when net.port is 0). */
-unsigned net_server_port(const net_server *s);
+/* The port listener `index` actually listens on (useful when its port was 0). */
+unsigned net_server_port(const net_server *s, unsigned index);
 
 /* Sends one text message (framed here). Returns 0, or -1 if the connection is
  * closing or its send queue passed net.max_send_queue (it is then closed with

@@ -18,6 +18,11 @@ extern const net_dialect proto_native_dialect;
 extern const net_route proto_client_routes[];
 extern const unsigned proto_client_route_count;
 
+/* Routes of the admin port (behind admin.token): GET /health, GET /metrics; the admin
+ * operations join them with the protocol issue. */
+extern const net_route proto_admin_routes[];
+extern const unsigned proto_admin_route_count;
+
 /* Native error codes (PROTOCOL.md). */
 enum {
   PROTO_ERR_BAD_JSON = 1001,

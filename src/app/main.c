@@ -10,6 +10,7 @@
 #include "bourse/proto.h"
 #include "bourse/thread.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -89,6 +90,23 @@ static log_level to_log_level(config_log_level level) {
   }
 }
 
+static bool is_loopback(const char *address) {
+  struct in_addr v4;
+  struct in6_addr v6;
+  if (inet_pton(AF_INET, address, &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  return inet_pton(AF_INET6, address, &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
+}
+
+/* The admin API holds the keys to every balance: no weak token, except in a loopback demo. */
+static bool admin_token_acceptable(const config *cfg, char *err, size_t errlen) {
+  if (strlen(cfg->admin_token) >= 32) return true;
+  if (cfg->admin_allow_no_token && is_loopback(cfg->admin_bind)) return true;
+  snprintf(err, errlen,
+           "[admin] token must be at least 32 characters (e.g. `openssl rand -hex 32`); "
+           "allow_no_token = 1 is accepted only with a loopback [admin] bind, for development");
+  return false;
+}
+
 /* Engine threads and their input rings; the io threads will produce into them. */
 struct engines {
   unsigned count;
@@ -146,6 +164,10 @@ int main(int argc, char **argv) {
            cfg.asset_count, cfg.market_count, cfg.engine_threads);
     return 0;
   }
+  if (!admin_token_acceptable(&cfg, err, sizeof(err))) {
+    fprintf(stderr, "bourse: %s\n", err);
+    return 2;
+  }
   if (thread_cpu_for(cfg.cpu_pin, "") == -2) {
     fprintf(stderr, "bourse: [cpu] pin '%s' is not a list of name:cpu\n", cfg.cpu_pin);
     return 2;
@@ -167,8 +189,25 @@ int main(int argc, char **argv) {
     return 1;
   }
   static const net_dialect *const dialects[] = {&proto_native_dialect};
-  net_server *server = net_server_create(&cfg, dialects, 1, proto_client_routes,
-                                         proto_client_route_count, err, sizeof(err));
+  const net_listener_spec listeners[] = {
+      {.name = "client",
+       .bind = cfg.net_bind,
+       .port = cfg.net_port,
+       .every_thread = true,
+       .dialects = dialects,
+       .dialect_count = 1,
+       .routes = proto_client_routes,
+       .route_count = proto_client_route_count,
+       .per_ip_limits = true},
+      {.name = "admin",
+       .bind = cfg.admin_bind,
+       .port = cfg.admin_port,
+       .every_thread = false,
+       .routes = proto_admin_routes,
+       .route_count = proto_admin_route_count,
+       .bearer_token = cfg.admin_token},
+  };
+  net_server *server = net_server_create(&cfg, listeners, 2, err, sizeof(err));
   if (!server || net_server_start(server, err, sizeof(err)) != 0) {
     log_error("%s", err);
     fprintf(stderr, "bourse: %s\n", err);
@@ -177,9 +216,10 @@ int main(int argc, char **argv) {
     log_shutdown();
     return 1;
   }
-  log_info("ready on %s:%u (WebSocket /ws, GET /health, GET /metrics); waiting for SIGINT or "
-           "SIGTERM",
-           cfg.net_bind, net_server_port(server));
+  log_info("ready: clients on %s:%u (WebSocket /ws, GET /health, GET /metrics), admin API on "
+           "%s:%u%s; waiting for SIGINT or SIGTERM",
+           cfg.net_bind, net_server_port(server, 0), cfg.admin_bind, net_server_port(server, 1),
+           cfg.admin_token[0] ? "" : " WITHOUT A TOKEN (allow_no_token, loopback only)");
 
   int signo = thread_signals_wait();
   log_info("received %s: shutting down", strsignal(signo));

@@ -9,6 +9,7 @@
 #include "bourse/json.h"
 #include "bourse/log.h"
 
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -85,7 +86,7 @@ static const char *pick_subprotocol(const net_dialect *d, const http_request *re
 }
 
 static void websocket_upgrade(net_conn *c, const http_request *req, unsigned dialect) {
-  const net_dialect *d = c->thread->server->dialects[dialect];
+  const net_dialect *d = net_conn_listener(c)->dialects[dialect];
   if (req->method != HTTP_GET) {
     net_http_error(c, 405, "the WebSocket endpoint takes GET only");
     return;
@@ -122,17 +123,31 @@ static void websocket_upgrade(net_conn *c, const http_request *req, unsigned dia
   net_ws_open(c, dialect);
 }
 
+/* Constant-time check of "Authorization: Bearer <token>". */
+static bool bearer_ok(const http_request *req, const char *token) {
+  const http_str *auth = http_header_get(req, "authorization");
+  size_t token_len = strlen(token);
+  if (!auth || auth->len != 7 + token_len) return false;
+  if (!http_str_equals_nocase((http_str){auth->ptr, 7}, "bearer ")) return false;
+  return CRYPTO_memcmp(auth->ptr + 7, token, token_len) == 0;
+}
+
 static void route(net_conn *c, const http_request *req, const char *body) {
-  const net_server *s = c->thread->server;
-  for (unsigned i = 0; i < s->dialect_count; i++)
-    if (req->path.len == strlen(s->dialects[i]->path) &&
-        memcmp(req->path.ptr, s->dialects[i]->path, req->path.len) == 0) {
+  const net_listener_spec *l = net_conn_listener(c);
+  if (l->bearer_token && l->bearer_token[0] && !bearer_ok(req, l->bearer_token)) {
+    respond_error(c, 401, "missing or wrong bearer token (Authorization: Bearer <admin.token>)",
+                  "WWW-Authenticate: Bearer\r\n");
+    return;
+  }
+  for (unsigned i = 0; i < l->dialect_count; i++)
+    if (req->path.len == strlen(l->dialects[i]->path) &&
+        memcmp(req->path.ptr, l->dialects[i]->path, req->path.len) == 0) {
       websocket_upgrade(c, req, i);
       return;
     }
   bool path_known = false;
-  for (unsigned i = 0; i < s->route_count; i++) {
-    const net_route *r = &s->routes[i];
+  for (unsigned i = 0; i < l->route_count; i++) {
+    const net_route *r = &l->routes[i];
     if (req->path.len != strlen(r->path) || memcmp(req->path.ptr, r->path, req->path.len) != 0)
       continue;
     path_known = true;

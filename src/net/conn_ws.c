@@ -18,12 +18,12 @@ void net_ws_open(net_conn *c, unsigned dialect) {
   c->dialect = (uint16_t)dialect;
   c->utf8_state = WS_UTF8_ACCEPT;
   c->next_ping_ms = c->thread->now_ms + cfg->ws_ping_interval_ms;
-  const net_dialect *d = c->thread->server->dialects[dialect];
+  const net_dialect *d = net_conn_listener(c)->dialects[dialect];
   if (d->on_open) d->on_open(c);
 }
 
 void net_ws_closed(net_conn *c) {
-  const net_dialect *d = c->thread->server->dialects[c->dialect];
+  const net_dialect *d = net_conn_listener(c)->dialects[c->dialect];
   if (d->on_close) d->on_close(c);
 }
 
@@ -62,7 +62,7 @@ static void fail(net_conn *c, unsigned code, const char *reason) {
 static void deliver(net_conn *c, const uint8_t *data, size_t len) {
   net_count(&c->thread->stats.messages_in, 1);
   if (c->ws_close_sent) return; /* closing: data is no longer acted on */
-  const net_dialect *d = c->thread->server->dialects[c->dialect];
+  const net_dialect *d = net_conn_listener(c)->dialects[c->dialect];
   d->on_text(c, (const char *)data, len);
 }
 

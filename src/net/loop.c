@@ -229,7 +229,7 @@ static void random_session(char out[37]) {
            b[15]);
 }
 
-static void conn_open(net_thread *t, int fd) {
+static void conn_open(net_thread *t, int fd, unsigned listener) {
   if (t->free_count == 0) {
     net_count(&t->stats.rejected_full, 1);
     close(fd);
@@ -245,6 +245,7 @@ static void conn_open(net_thread *t, int fd) {
   c->thread = t;
   c->generation = generation;
   c->fd = fd;
+  c->listener = (uint8_t)listener;
   c->state = CONN_HTTP;
   c->last_rx_ms = t->now_ms;
   random_session(c->session);
@@ -313,11 +314,16 @@ static void conn_input(net_conn *c, uint8_t *data, size_t len) {
 
 /* ---- io_uring operations ------------------------------------------------------ */
 
-static void arm_accept(net_thread *t) {
+static void arm_accept(net_thread *t, unsigned listener) {
   struct io_uring_sqe *sqe = net_sqe(t);
-  io_uring_prep_multishot_accept(sqe, t->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-  io_uring_sqe_set_data64(sqe, user_data(UD_ACCEPT, 0, 0));
-  t->accept_armed = true;
+  io_uring_prep_multishot_accept(sqe, t->listen_fds[listener], NULL, NULL, SOCK_CLOEXEC);
+  io_uring_sqe_set_data64(sqe, user_data(UD_ACCEPT, listener, 0));
+  t->accept_armed[listener] = true;
+}
+
+static void arm_accepts(net_thread *t) {
+  for (unsigned i = 0; i < t->server->listener_count; i++)
+    if (t->listen_fds[i] >= 0 && !t->accept_armed[i]) arm_accept(t, i);
 }
 
 static void arm_wake(net_thread *t) {
@@ -361,12 +367,13 @@ static net_conn *conn_of(net_thread *t, uint64_t ud) {
 }
 
 static void on_accept(net_thread *t, const struct io_uring_cqe *cqe) {
-  if (!(cqe->flags & IORING_CQE_F_MORE)) t->accept_armed = false;
+  unsigned listener = ud_index(cqe->user_data);
+  if (!(cqe->flags & IORING_CQE_F_MORE)) t->accept_armed[listener] = false;
   if (cqe->res >= 0) {
     if (atomic_load_explicit(&t->stop, memory_order_relaxed))
       close(cqe->res);
     else
-      conn_open(t, cqe->res);
+      conn_open(t, cqe->res, listener);
     return;
   }
   if (cqe->res == -ECANCELED) return;
@@ -469,9 +476,8 @@ static void tick(net_thread *t) {
       mark_dirty(c);
     }
   }
-  if (!t->accept_armed && t->accept_retry_ms <= t->now_ms && t->listen_fd >= 0 &&
-      !atomic_load_explicit(&t->stop, memory_order_relaxed))
-    arm_accept(t);
+  if (t->accept_retry_ms <= t->now_ms && !atomic_load_explicit(&t->stop, memory_order_relaxed))
+    arm_accepts(t);
 }
 
 static uint32_t tick_interval_ms(const config *cfg) {
@@ -484,9 +490,10 @@ static uint32_t tick_interval_ms(const config *cfg) {
 }
 
 static void begin_shutdown(net_thread *t) {
-  if (t->accept_armed) {
+  for (unsigned i = 0; i < t->server->listener_count; i++) {
+    if (!t->accept_armed[i]) continue;
     struct io_uring_sqe *sqe = net_sqe(t);
-    io_uring_prep_cancel64(sqe, user_data(UD_ACCEPT, 0, 0), 0);
+    io_uring_prep_cancel64(sqe, user_data(UD_ACCEPT, i, 0), 0);
     io_uring_sqe_set_data64(sqe, user_data(UD_CANCEL, 0, 0));
   }
   for (uint32_t i = 0; i < t->conn_high_water; i++) {
@@ -535,7 +542,7 @@ static void net_loop_run(net_thread *t) {
   int64_t shutdown_deadline = 0;
   t->now_ms = clock_wall_ms();
   t->next_tick_ms = t->now_ms + tick_ms;
-  arm_accept(t);
+  arm_accepts(t);
   arm_wake(t);
   for (;;) {
     int64_t wait_ms = t->next_tick_ms - t->now_ms;
@@ -565,23 +572,23 @@ static void net_loop_run(net_thread *t) {
 
 /* ---- set-up and tear-down -------------------------------------------------------- */
 
-static int open_listener(const config *cfg, unsigned port, unsigned *bound_port, char *err,
+static int open_listener(const char *bind_address, unsigned port, unsigned *bound_port, char *err,
                          size_t errlen) {
   struct sockaddr_in6 addr6 = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port)};
   struct sockaddr_in addr4 = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
   struct sockaddr *addr;
   socklen_t addr_len;
   int family;
-  if (inet_pton(AF_INET, cfg->net_bind, &addr4.sin_addr) == 1) {
+  if (inet_pton(AF_INET, bind_address, &addr4.sin_addr) == 1) {
     family = AF_INET;
     addr = (struct sockaddr *)&addr4;
     addr_len = sizeof(addr4);
-  } else if (inet_pton(AF_INET6, cfg->net_bind, &addr6.sin6_addr) == 1) {
+  } else if (inet_pton(AF_INET6, bind_address, &addr6.sin6_addr) == 1) {
     family = AF_INET6;
     addr = (struct sockaddr *)&addr6;
     addr_len = sizeof(addr6);
   } else {
-    snprintf(err, errlen, "[net] bind '%s' is not an IPv4 or IPv6 address", cfg->net_bind);
+    snprintf(err, errlen, "[net] bind '%s' is not an IPv4 or IPv6 address", bind_address);
     return -1;
   }
   int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -593,7 +600,7 @@ static int open_listener(const config *cfg, unsigned port, unsigned *bound_port,
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
   if (bind(fd, addr, addr_len) != 0 || listen(fd, 4096) != 0) {
-    snprintf(err, errlen, "cannot listen on %s:%u: %s", cfg->net_bind, port, strerror(errno));
+    snprintf(err, errlen, "cannot listen on %s:%u: %s", bind_address, port, strerror(errno));
     close(fd);
     return -1;
   }
@@ -667,9 +674,12 @@ static void io_thread_main(void *arg) {
     return;
   }
   atomic_store(&st->status, 1); /* st is not touched after this */
-  log_info("io thread %u listening on %s:%u (%u connection slots, %u x %u B recv buffers)",
-           t->index, t->server->cfg->net_bind, t->server->port, t->conn_capacity, t->buffer_count,
-           t->buffer_size);
+  for (unsigned i = 0; i < t->server->listener_count; i++)
+    if (t->listen_fds[i] >= 0)
+      log_info("io thread %u: %s listener on %s:%u", t->index, t->server->listeners[i].spec.name,
+               t->server->listeners[i].spec.bind, t->server->listeners[i].port);
+  log_info("io thread %u: %u connection slots, %u x %u B receive buffers", t->index,
+           t->conn_capacity, t->buffer_count, t->buffer_size);
   net_loop_run(t);
   for (uint32_t i = 0; i < t->conn_high_water; i++)
     if (t->conns[i].state != CONN_FREE) {
@@ -681,7 +691,8 @@ static void io_thread_main(void *arg) {
 }
 
 static void thread_free(net_thread *t) {
-  if (t->listen_fd >= 0) close(t->listen_fd);
+  for (unsigned i = 0; i < NET_MAX_LISTENERS; i++)
+    if (t->listen_fds[i] >= 0) close(t->listen_fds[i]);
   if (t->wake_fd >= 0) close(t->wake_fd);
   if (t->buf_ring) munmap(t->buf_ring, t->buf_ring_bytes);
   free(t->buffers);
@@ -700,7 +711,8 @@ static int thread_init(net_server *s, net_thread *t, unsigned index, char *err, 
   memset(t, 0, sizeof(*t));
   t->server = s;
   t->index = index;
-  t->listen_fd = t->wake_fd = -1;
+  t->wake_fd = -1;
+  for (unsigned i = 0; i < NET_MAX_LISTENERS; i++) t->listen_fds[i] = -1;
   t->dirty_head = NET_NO_SLOT;
   t->conn_capacity = cfg->net_max_connections;
   t->buffer_count = cfg->net_recv_buffers;
@@ -723,27 +735,34 @@ static int thread_init(net_server *s, net_thread *t, unsigned index, char *err, 
     snprintf(err, errlen, "eventfd: %s", strerror(errno));
     return -1;
   }
-  unsigned bound;
-  t->listen_fd = open_listener(cfg, s->port, &bound, err, errlen);
-  if (t->listen_fd < 0) return -1;
-  s->port = bound; /* with port 0, the first thread's ephemeral port is shared */
+  for (unsigned i = 0; i < s->listener_count; i++) {
+    net_listener *l = &s->listeners[i];
+    if (index > 0 && !l->spec.every_thread) continue;
+    unsigned bound;
+    t->listen_fds[i] = open_listener(l->spec.bind, l->port, &bound, err, errlen);
+    if (t->listen_fds[i] < 0) return -1;
+    l->port = bound; /* with port 0, the first thread's ephemeral port is shared */
+  }
   return 0;
 }
 
-net_server *net_server_create(const config *cfg, const net_dialect *const *dialects,
-                              unsigned dialect_count, const net_route *routes, unsigned route_count,
-                              char *err, size_t errlen) {
+net_server *net_server_create(const config *cfg, const net_listener_spec *listeners,
+                              unsigned listener_count, char *err, size_t errlen) {
+  if (listener_count == 0 || listener_count > NET_MAX_LISTENERS) {
+    snprintf(err, errlen, "between 1 and %d listeners", NET_MAX_LISTENERS);
+    return NULL;
+  }
   net_server *s = calloc(1, sizeof(*s));
   if (!s) {
     snprintf(err, errlen, "out of memory");
     return NULL;
   }
   s->cfg = cfg;
-  s->dialects = dialects;
-  s->dialect_count = dialect_count;
-  s->routes = routes;
-  s->route_count = route_count;
-  s->port = cfg->net_port;
+  s->listener_count = listener_count;
+  for (unsigned i = 0; i < listener_count; i++) {
+    s->listeners[i].spec = listeners[i];
+    s->listeners[i].port = listeners[i].port;
+  }
   s->http_limits = (http_limits){.max_header_bytes = 16384,
                                  .max_headers = HTTP_MAX_HEADERS,
                                  .max_body_bytes = cfg->net_max_message};
@@ -801,8 +820,8 @@ void net_server_stop(net_server *s) {
   free(s);
 }
 
-unsigned net_server_port(const net_server *s) {
-  return s->port;
+unsigned net_server_port(const net_server *s, unsigned index) {
+  return index < s->listener_count ? s->listeners[index].port : 0;
 }
 
 /* ---- the API dialects and routes use ----------------------------------------------- */

@@ -52,7 +52,8 @@ struct net_conn {
   bool ws_close_received;
   bool http_keep_alive;   /* of the request being answered */
   uint8_t message_opcode; /* opcode of the fragmented message in progress, 0 = none */
-  uint16_t dialect;       /* index into the server's dialects */
+  uint8_t listener;       /* index into the server's listeners */
+  uint16_t dialect;       /* index into the listener's dialects */
   uint32_t utf8_state;
   uint32_t http_scanned;
   uint32_t dirty_next; /* next index on the flush list */
@@ -99,10 +100,10 @@ typedef struct net_thread {
   struct net_server *server;
   unsigned index;
   struct io_uring ring;
-  int listen_fd;
-  int wake_fd;         /* eventfd: stop requests (later: engine replies) */
-  uint64_t wake_value; /* target of the eventfd read */
-  bool accept_armed;
+  int listen_fds[NET_MAX_LISTENERS]; /* -1 where this thread does not listen */
+  int wake_fd;                       /* eventfd: stop requests (later: engine replies) */
+  uint64_t wake_value;               /* target of the eventfd read */
+  bool accept_armed[NET_MAX_LISTENERS];
   int64_t accept_retry_ms; /* accept paused after EMFILE until then */
   /* Provided buffers for multishot recv (buffer group 0). */
   struct io_uring_buf_ring *buf_ring;
@@ -129,17 +130,24 @@ typedef struct net_thread {
   net_stats stats;
 } net_thread;
 
+typedef struct net_listener {
+  net_listener_spec spec;
+  unsigned port; /* as bound */
+} net_listener;
+
 struct net_server {
   const config *cfg;
-  const net_dialect *const *dialects;
-  unsigned dialect_count;
-  const net_route *routes;
-  unsigned route_count;
-  unsigned port;
+  net_listener listeners[NET_MAX_LISTENERS];
+  unsigned listener_count;
   http_limits http_limits;
   unsigned thread_count;
   net_thread *threads;
 };
+
+/* The listener a connection came in on. */
+static inline const net_listener_spec *net_conn_listener(const net_conn *c) {
+  return &c->thread->server->listeners[c->listener].spec;
+}
 
 /* loop.c */
 void net_conn_queue(net_conn *c, const void *data, size_t len);

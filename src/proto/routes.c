@@ -1,5 +1,5 @@
 /*
- * routes.c: HTTP routes of the client port. Runs on the io threads.
+ * routes.c: HTTP routes of the client and admin ports. Runs on the io threads.
  */
 #include "bourse/proto.h"
 
@@ -26,3 +26,9 @@ const net_route proto_client_routes[] = {
 };
 const unsigned proto_client_route_count =
     sizeof(proto_client_routes) / sizeof(proto_client_routes[0]);
+
+const net_route proto_admin_routes[] = {
+    {HTTP_GET, "/health", route_health},
+    {HTTP_GET, "/metrics", route_metrics},
+};
+const unsigned proto_admin_route_count = sizeof(proto_admin_routes) / sizeof(proto_admin_routes[0]);

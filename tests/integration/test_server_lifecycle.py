@@ -38,7 +38,8 @@ def start_and_stop(sig):
     with tempfile.TemporaryDirectory() as tmp:
         log = os.path.join(tmp, "bourse.log")
         env = dict(os.environ, BOURSE_LOG_FILE=log, BOURSE_ENGINE_THREADS="2",
-                   BOURSE_NET_BIND="127.0.0.1", BOURSE_NET_PORT=str(free_port()))
+                   BOURSE_NET_BIND="127.0.0.1", BOURSE_NET_PORT=str(free_port()),
+                   BOURSE_ADMIN_PORT=str(free_port()))
         p = subprocess.Popen([BIN, "--config", CONF], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True, env=env)
         deadline = time.time() + 15
@@ -112,9 +113,62 @@ def test_check_and_print():
     check(r.returncode == 2 and "usage" in r.stderr, "unknown flag gives usage and status 2")
 
 
+def test_admin_token_rules():
+    r = run(["--config", CONF], env={"BOURSE_ADMIN_ALLOW_NO_TOKEN": "0"})
+    check(r.returncode == 2 and "[admin] token must be at least 32" in r.stderr,
+          f"empty admin token refused without the dev flag: {r.stderr!r}")
+    r = run(["--config", CONF], env={"BOURSE_ADMIN_BIND": "0.0.0.0"})
+    check(r.returncode == 2 and "loopback" in r.stderr,
+          f"dev flag refused on a non-loopback admin bind: {r.stderr!r}")
+    r = run(["--config", CONF], env={"BOURSE_ADMIN_ALLOW_NO_TOKEN": "0",
+                                      "BOURSE_ADMIN_TOKEN": "short-token"})
+    check(r.returncode == 2, "a short admin token is refused")
+
+
+def test_admin_bearer():
+    import http.client
+    token = "t" * 40
+    port, admin = free_port(), free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        env = dict(os.environ, BOURSE_NET_BIND="127.0.0.1", BOURSE_NET_PORT=str(port),
+                   BOURSE_ADMIN_PORT=str(admin), BOURSE_ADMIN_TOKEN=token,
+                   BOURSE_ADMIN_ALLOW_NO_TOKEN="0", BOURSE_LOG_FILE=os.path.join(tmp, "log"))
+        p = subprocess.Popen([BIN, "--config", CONF], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, env=env)
+        try:
+            deadline = time.time() + 15
+            while time.time() < deadline:
+                try:
+                    conn = http.client.HTTPConnection("127.0.0.1", admin, timeout=2)
+                    conn.request("GET", "/health")
+                    resp = conn.getresponse()
+                    break
+                except OSError:
+                    time.sleep(0.05)
+            else:
+                check(False, "admin port answers")
+                return
+            check(resp.status == 401, f"admin without token: 401, got {resp.status}")
+            check(b'"code":401' in resp.read(), "401 body is a JSON error")
+            for header, status in ((f"Bearer {token}", 200), (f"bearer {token}", 200),
+                                   (f"Bearer {token}x", 401), ("Basic abc", 401)):
+                conn = http.client.HTTPConnection("127.0.0.1", admin, timeout=2)
+                conn.request("GET", "/health", headers={"Authorization": header})
+                resp = conn.getresponse()
+                check(resp.status == status, f"admin with {header[:12]}...: {resp.status}")
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/health")
+            check(conn.getresponse().status == 200, "client port needs no token")
+        finally:
+            p.terminate()
+            check(p.wait(timeout=10) == 0, "server with admin token exits 0")
+
+
 start_and_stop(signal.SIGTERM)
 start_and_stop(signal.SIGINT)
 test_bad_configs()
 test_check_and_print()
+test_admin_token_rules()
+test_admin_bearer()
 print(f"server_lifecycle: {len(failures)} failed")
 sys.exit(1 if failures else 0)
