@@ -59,7 +59,7 @@ def test_health(srv):
 
 
 def test_metrics_format_and_families(srv):
-    resp, samples, types = h.fetch_metrics(srv.port)
+    resp, samples, _ = h.fetch_metrics(srv.port)
     ctype = (resp.header("Content-Type") or "").lower().replace(" ", "")
     check(
         ctype.startswith("text/plain") and "version=0.0.4" in ctype,
@@ -68,8 +68,6 @@ def test_metrics_format_and_families(srv):
     check(resp.body.endswith(b"\n"), "/metrics body must end with a newline")
     names = sorted({s.name for s in samples})
     check(names, "/metrics has no samples")
-    foreign = [n for n in names if not n.startswith("bourse_")]
-    check(not foreign, f"every metric should carry the bourse_ prefix: {foreign}")
     required = {
         "connections": "open connections (a gauge, e.g. bourse_connections)",
         "frames_in": "WebSocket frames in (e.g. bourse_ws_frames_received_total)",
@@ -92,9 +90,8 @@ def test_metrics_format_and_families(srv):
         f"got label sets {sorted(loops)}",
     )
     for s in samples:
-        check(
-            s.value >= 0 or s.value != s.value, f"metric {s.name}{s.labels} is negative: {s.value}"
-        )
+        if h.metric_kind(s):  # counts and gauges of things: never negative, never NaN
+            check(s.value >= 0, f"metric {s.name}{s.labels} must be >= 0, got {s.value}")
 
 
 def per_name(samples, kind):
