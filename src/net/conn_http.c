@@ -91,6 +91,10 @@ static void websocket_upgrade(net_conn *c, const http_request *req, unsigned dia
     net_http_error(c, 405, "the WebSocket endpoint takes GET only");
     return;
   }
+  if (req->version_minor < 1) {
+    net_http_error(c, 400, "WebSocket needs HTTP/1.1 or later (RFC 6455 section 4.1)");
+    return;
+  }
   if (!req->upgrade_websocket) {
     respond_error(c, 426, "this endpoint speaks WebSocket: send Upgrade: websocket",
                   "Upgrade: websocket\r\n");

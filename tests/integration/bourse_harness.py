@@ -164,6 +164,7 @@ class Server:
         self.args = list(args or [])
         self.proc = None
         self.port = None
+        self.admin_port = None
         self.tmp = None
         self.log_path = None
         self.final_log = None
@@ -176,6 +177,7 @@ class Server:
         self.tmp = tempfile.mkdtemp(prefix=f"bourse-{self.name}-")
         for attempt in range(3):
             self.port = free_port()
+            self.admin_port = free_port()
             self._spawn(attempt)
             why = self._wait_ready()
             if why is None:
@@ -197,6 +199,7 @@ class Server:
             {
                 "BOURSE_NET_BIND": "127.0.0.1",
                 "BOURSE_NET_PORT": str(self.port),
+                "BOURSE_ADMIN_PORT": str(self.admin_port),
                 "BOURSE_LOG_FILE": self.log_path,
                 "BOURSE_SERVER_DATA_DIR": data_dir,
             }
