@@ -32,6 +32,7 @@
 #define CONFIG_ASSET_NAME_MAX  16 /* bytes incl. NUL: names up to 15 chars */
 #define CONFIG_MARKET_NAME_MAX 32 /* bytes incl. NUL: names up to 31 chars */
 #define CONFIG_PATH_MAX        256
+#define CONFIG_MAX_EXEMPT_IPS  32
 #define CONFIG_MAX_ENGINES     64
 #define CONFIG_MAX_IO_THREADS  64
 #define CONFIG_FEE_ONE         1000000 /* fee rates are in 1e-6 units: 100 % */
@@ -93,6 +94,14 @@ typedef struct config {
   unsigned ws_ping_interval_ms; /* ping_interval_ms: server pings this often */
   unsigned ws_ping_timeout_ms;  /* ping_timeout_ms: close (1001) after this long silent */
   char ws_origins[1024];        /* origins: comma-separated Origin allow-list; empty = any */
+  /* [limits] */
+  unsigned limits_requests_per_s;      /* requests_per_s: per connection, token bucket rate */
+  unsigned limits_burst;               /* burst: token bucket size */
+  unsigned limits_max_subscriptions;   /* max_subscriptions: per connection */
+  unsigned limits_max_open_orders;     /* max_open_orders: per user */
+  unsigned limits_connections_per_ip;  /* connections_per_ip: open at once, per io thread */
+  unsigned limits_connect_rate_per_ip; /* connect_rate_per_ip: new connections/s, burst 2x */
+  char limits_exempt_ips[512];         /* exempt_ips: prefixes without per-IP limits */
   /* [admin] */
   char admin_bind[64];           /* bind: admin API listen address */
   unsigned admin_port;           /* port: admin API port */

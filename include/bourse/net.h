@@ -100,6 +100,15 @@ unsigned net_server_port(const net_server *s, unsigned index);
  * 1008). */
 int net_send_text(net_conn *c, const char *data, size_t len);
 
+/*
+ * Takes `cost` tokens from the connection's request bucket ([limits]
+ * requests_per_s, burst). Returns 0 when the request may proceed, -1 when it
+ * is over the limit (answer it with error 5001; the connection stays), -2
+ * when the connection kept far over the limit for 10 s and is being closed
+ * with 1008 (send nothing more). No system call: it uses the loop's clock.
+ */
+int net_conn_rate_take(net_conn *c, unsigned cost);
+
 /* Starts the WebSocket close handshake with `code` and a short reason. */
 void net_close(net_conn *c, unsigned code, const char *reason);
 

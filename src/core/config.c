@@ -29,6 +29,7 @@
 #include "bourse/config.h"
 
 #include "bourse/decimal.h"
+#include "bourse/ipnet.h"
 #include "bourse/thread.h"
 
 #include <arpa/inet.h>
@@ -78,6 +79,7 @@ typedef struct key_desc {
 static const char *check_bind(const char *value);
 static const char *check_cpu_pin(const char *value);
 static const char *check_power_of_two(const char *value);
+static const char *check_ip_list(const char *value);
 
 /* The fixed sections. Keys of one section are contiguous (config_print relies on it). */
 static const key_desc global_keys[] = {
@@ -154,6 +156,39 @@ static const key_desc global_keys[] = {
      KEY_STRING,
      FIELD(config, ws_origins),
      NUMBER(0, 1023)},
+    {{"limits", "requests_per_s", "50", "1..10000000",
+      "requests per second per connection (token bucket); over it: error 5001"},
+     KEY_UINT,
+     FIELD(config, limits_requests_per_s),
+     NUMBER(1, 10000000)},
+    {{"limits", "burst", "100", "1..100000000", "token bucket size: requests allowed at once"},
+     KEY_UINT,
+     FIELD(config, limits_burst),
+     NUMBER(1, 100000000)},
+    {{"limits", "max_subscriptions", "1024", "1..1000000", "channels one connection may subscribe"},
+     KEY_UINT,
+     FIELD(config, limits_max_subscriptions),
+     NUMBER(1, 1000000)},
+    {{"limits", "max_open_orders", "1000", "1..10000000", "open orders one user may have"},
+     KEY_UINT,
+     FIELD(config, limits_max_open_orders),
+     NUMBER(1, 10000000)},
+    {{"limits", "connections_per_ip", "256", "1..1000000",
+      "connections one IP address may hold open on one io thread; more are refused with 429"},
+     KEY_UINT,
+     FIELD(config, limits_connections_per_ip),
+     NUMBER(1, 1000000)},
+    {{"limits", "connect_rate_per_ip", "50", "1..1000000",
+      "new connections per second one IP address may open (bucket of twice that); more: 429"},
+     KEY_UINT,
+     FIELD(config, limits_connect_rate_per_ip),
+     NUMBER(1, 1000000)},
+    {{"limits", "exempt_ips", "127.0.0.0/8,::1", "comma-separated IPs or CIDR prefixes",
+      "addresses the per-IP limits do not apply to (local tools, a local reverse proxy)"},
+     KEY_STRING,
+     FIELD(config, limits_exempt_ips),
+     NUMBER(0, 511),
+     .check = check_ip_list},
     {{"admin", "bind", "127.0.0.1", "IPv4 or IPv6 address",
       "listen address of the admin API (deposits, withdrawals, keys, publish, halts)"},
      KEY_STRING,
@@ -305,6 +340,13 @@ static const char *check_cpu_pin(const char *value) {
   if (thread_cpu_for(value, "") == -2)
     return "expected name:cpu[,name:cpu...]: a role (io, engine, broadcast, log), a thread name "
            "(engine-0) or a prefix ending in '*', and a cpu number";
+  return NULL;
+}
+
+static const char *check_ip_list(const char *value) {
+  ipnet_prefix prefixes[CONFIG_MAX_EXEMPT_IPS];
+  if (ipnet_parse_list(value, prefixes, CONFIG_MAX_EXEMPT_IPS) < 0)
+    return "expected up to 32 comma-separated IP addresses or CIDR prefixes (host bits zero)";
   return NULL;
 }
 

@@ -173,8 +173,14 @@ static bool conn_idle(const net_conn *c) {
   return !c->recv_armed && !c->send_inflight;
 }
 
+static void ip_release(net_thread *t, uint32_t slot) {
+  if (slot != NET_NO_IP && t->ip_table[slot].open > 0) t->ip_table[slot].open--;
+}
+
 static void conn_release(net_conn *c) {
   net_thread *t = c->thread;
+  ip_release(t, c->ip_slot);
+  c->ip_slot = NET_NO_IP;
   close(c->fd);
   net_buf_free(&c->in);
   net_buf_free(&c->message);
@@ -229,10 +235,94 @@ static void random_session(char out[37]) {
            b[15]);
 }
 
+/* Refills a bucket of `capacity` thousandths at `per_second` tokens per second. */
+static uint32_t bucket_refill(uint32_t tokens, int64_t *refill_ms, int64_t now_ms,
+                              uint64_t per_second, uint64_t capacity) {
+  int64_t elapsed = now_ms - *refill_ms;
+  *refill_ms = now_ms;
+  if (elapsed <= 0) return tokens;
+  uint64_t refilled = tokens + (uint64_t)elapsed * per_second; /* ms x tokens/s = thousandths */
+  return (uint32_t)(refilled > capacity ? capacity : refilled);
+}
+
+/*
+ * Finds or claims the per-IP entry of addr. Linear probing over at most 64
+ * entries; an entry with no open connection and a full bucket is free for
+ * reuse. Returns NET_NO_IP when no entry is available (limits then do not
+ * apply to this connection: failing open beats refusing everyone).
+ */
+static uint32_t ip_lookup(net_thread *t, const ipnet_addr *addr, uint64_t bucket_capacity) {
+  uint64_t hash = 1469598103934665603ull;
+  for (int i = 0; i < 16; i++) hash = (hash ^ addr->bytes[i]) * 1099511628211ull;
+  uint32_t mask = t->ip_capacity - 1, reusable = NET_NO_IP;
+  for (uint32_t probe = 0; probe < 64 && probe < t->ip_capacity; probe++) {
+    uint32_t slot = (uint32_t)(hash + probe) & mask;
+    net_ip_entry *e = &t->ip_table[slot];
+    if (e->refill_ms != 0 && memcmp(&e->addr, addr, sizeof(*addr)) == 0) return slot;
+    bool idle = e->refill_ms == 0 ||
+                (e->open == 0 && bucket_refill(e->tokens, &(int64_t){e->refill_ms}, t->now_ms,
+                                               t->server->cfg->limits_connect_rate_per_ip,
+                                               bucket_capacity) == bucket_capacity);
+    if (idle && reusable == NET_NO_IP) reusable = slot;
+    if (e->refill_ms == 0) break; /* never used: the key is not further along */
+  }
+  if (reusable == NET_NO_IP) return NET_NO_IP;
+  net_ip_entry *e = &t->ip_table[reusable];
+  e->addr = *addr;
+  e->open = 0;
+  e->tokens = (uint32_t)bucket_capacity;
+  e->refill_ms = t->now_ms;
+  return reusable;
+}
+
+/* Applies the per-IP limits to a new connection; returns false if it is refused. */
+static bool ip_admit(net_thread *t, int fd, uint32_t *slot_out) {
+  const config *cfg = t->server->cfg;
+  struct sockaddr_storage peer;
+  socklen_t peer_len = sizeof(peer);
+  ipnet_addr addr;
+  *slot_out = NET_NO_IP;
+  if (getpeername(fd, (struct sockaddr *)&peer, &peer_len) != 0 ||
+      !ipnet_from_sockaddr((struct sockaddr *)&peer, &addr) ||
+      ipnet_match_any(t->exempt, t->exempt_count, &addr))
+    return true;
+  uint64_t capacity = 2000ull * cfg->limits_connect_rate_per_ip;
+  uint32_t slot = ip_lookup(t, &addr, capacity);
+  if (slot == NET_NO_IP) return true;
+  net_ip_entry *e = &t->ip_table[slot];
+  e->tokens =
+      bucket_refill(e->tokens, &e->refill_ms, t->now_ms, cfg->limits_connect_rate_per_ip, capacity);
+  if (e->open >= cfg->limits_connections_per_ip || e->tokens < 1000) return false;
+  e->tokens -= 1000;
+  e->open++;
+  *slot_out = slot;
+  return true;
+}
+
+static void refuse_connection(net_thread *t, int fd) {
+  static const char body[] =
+      "{\"code\":429,\"msg\":\"too many connections from this address; retry later\"}";
+  char reply[256];
+  int n = snprintf(reply, sizeof(reply),
+                   "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n"
+                   "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                   sizeof(body) - 1, body);
+  /* A fresh socket's send buffer is empty: this never blocks. Rare path. */
+  ssize_t sent = send(fd, reply, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+  (void)sent;
+  close(fd);
+  net_count(&t->stats.rejected_per_ip, 1);
+}
+
 static void conn_open(net_thread *t, int fd, unsigned listener) {
   if (t->free_count == 0) {
     net_count(&t->stats.rejected_full, 1);
     close(fd);
+    return;
+  }
+  uint32_t ip_slot = NET_NO_IP;
+  if (t->server->listeners[listener].spec.per_ip_limits && !ip_admit(t, fd, &ip_slot)) {
+    refuse_connection(t, fd);
     return;
   }
   uint32_t index = t->free_slots[--t->free_count];
@@ -248,6 +338,9 @@ static void conn_open(net_thread *t, int fd, unsigned listener) {
   c->listener = (uint8_t)listener;
   c->state = CONN_HTTP;
   c->last_rx_ms = t->now_ms;
+  c->ip_slot = ip_slot;
+  c->rate_tokens = t->server->cfg->limits_burst * 1000u;
+  c->rate_refill_ms = c->abuse_window_ms = t->now_ms;
   random_session(c->session);
   net_count(&t->stats.accepted, 1);
   net_count(&t->stats.connections, 1);
@@ -698,6 +791,7 @@ static void thread_free(net_thread *t) {
   free(t->buffers);
   free(t->conns);
   free(t->free_slots);
+  free(t->ip_table);
   free(t->scratch);
   while (t->free_chunks) {
     net_chunk *next = t->free_chunks->next;
@@ -730,6 +824,15 @@ static int thread_init(net_server *s, net_thread *t, unsigned index, char *err, 
     t->free_slots[i] = t->conn_capacity - 1 - i; /* lowest slots first */
   }
   t->free_count = t->conn_capacity;
+  t->ip_capacity = 64;
+  while (t->ip_capacity < 2 * t->conn_capacity) t->ip_capacity *= 2;
+  t->ip_table = calloc(t->ip_capacity, sizeof(net_ip_entry));
+  int exempt = ipnet_parse_list(cfg->limits_exempt_ips, t->exempt, CONFIG_MAX_EXEMPT_IPS);
+  if (!t->ip_table || exempt < 0) {
+    snprintf(err, errlen, "io thread %u: out of memory or bad [limits] exempt_ips", index);
+    return -1;
+  }
+  t->exempt_count = (unsigned)exempt;
   t->wake_fd = eventfd(0, EFD_CLOEXEC);
   if (t->wake_fd < 0) {
     snprintf(err, errlen, "eventfd: %s", strerror(errno));
@@ -840,6 +943,30 @@ int net_send_text(net_conn *c, const char *data, size_t len) {
   return 0;
 }
 
+int net_conn_rate_take(net_conn *c, unsigned cost) {
+  net_thread *t = c->thread;
+  const config *cfg = t->server->cfg;
+  c->rate_tokens = bucket_refill(c->rate_tokens, &c->rate_refill_ms, t->now_ms,
+                                 cfg->limits_requests_per_s, (uint64_t)cfg->limits_burst * 1000);
+  if (c->rate_tokens >= cost * 1000u) {
+    c->rate_tokens -= cost * 1000u;
+    return 0;
+  }
+  net_count(&t->stats.rate_limited, 1);
+  if (t->now_ms - c->abuse_window_ms >= 10000) {
+    c->abuse_window_ms = t->now_ms;
+    c->rate_rejected = 0;
+  }
+  /* Sending at ten times the limit for ten seconds is refused about 9 x rate x 10 times. */
+  if (++c->rate_rejected > 90u * cfg->limits_requests_per_s) {
+    net_count(&t->stats.rate_abuse_closes, 1);
+    log_warn("connection %s: far over the request limit for 10 s; closing with 1008", c->session);
+    net_ws_send_close(c, WS_CLOSE_POLICY_VIOLATION, "request rate far over the limit", true);
+    return -2;
+  }
+  return -1;
+}
+
 void net_close(net_conn *c, unsigned code, const char *reason) {
   if (c->state == CONN_WS && !c->ws_close_sent) net_ws_send_close(c, code, reason, false);
 }
@@ -892,6 +1019,15 @@ static const struct metric metrics[] = {
      "WebSocket connections failed for protocol errors", offsetof(net_stats, ws_protocol_errors)},
     {"bourse_bytes_in_total", "counter", "Bytes received", offsetof(net_stats, bytes_in)},
     {"bourse_bytes_out_total", "counter", "Bytes sent", offsetof(net_stats, bytes_out)},
+    {"bourse_connections_refused_per_ip_total", "counter",
+     "Connections refused (429) by the per-IP connection or connect-rate limit",
+     offsetof(net_stats, rejected_per_ip)},
+    {"bourse_requests_rate_limited_total", "counter",
+     "Requests refused with 5001 by the per-connection request limit",
+     offsetof(net_stats, rate_limited)},
+    {"bourse_rate_abuse_closes_total", "counter",
+     "Connections closed (1008) for staying far over the request limit",
+     offsetof(net_stats, rate_abuse_closes)},
     {"bourse_send_queue_drops_total", "counter",
      "Connections closed because their send queue passed net.max_send_queue",
      offsetof(net_stats, send_queue_drops)},

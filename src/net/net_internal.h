@@ -8,6 +8,7 @@
 #ifndef BOURSE_NET_INTERNAL_H
 #define BOURSE_NET_INTERNAL_H
 
+#include "bourse/ipnet.h"
 #include "bourse/net.h"
 #include "bourse/thread.h"
 #include "bourse/ws.h"
@@ -56,8 +57,13 @@ struct net_conn {
   uint16_t dialect;       /* index into the listener's dialects */
   uint32_t utf8_state;
   uint32_t http_scanned;
-  uint32_t dirty_next; /* next index on the flush list */
-  uint32_t out_bytes;  /* queued, not yet sent */
+  uint32_t dirty_next;     /* next index on the flush list */
+  uint32_t out_bytes;      /* queued, not yet sent */
+  uint32_t ip_slot;        /* entry in the thread's per-IP table, NET_NO_IP if none */
+  uint32_t rate_tokens;    /* request bucket, in thousandths of a token */
+  uint32_t rate_rejected;  /* requests refused in the current abuse window */
+  int64_t rate_refill_ms;  /* last refill of the bucket */
+  int64_t abuse_window_ms; /* start of the current 10 s abuse window */
   int64_t last_rx_ms;
   int64_t next_ping_ms;
   int64_t deadline_ms; /* LINGER or closing: hard close at this time; 0 = none */
@@ -67,6 +73,16 @@ struct net_conn {
   net_chunk *out_tail;
   char session[37];
 };
+
+#define NET_NO_IP UINT32_MAX
+
+/* Per-IP accounting for connection limits; entries are reused once idle. */
+typedef struct net_ip_entry {
+  ipnet_addr addr;
+  uint32_t open;     /* connections open from this address on this thread */
+  uint32_t tokens;   /* connect bucket, thousandths of a connection */
+  int64_t refill_ms; /* last refill; 0 = never used */
+} net_ip_entry;
 
 typedef struct net_counter {
   _Atomic uint64_t value;
@@ -94,6 +110,9 @@ typedef struct net_stats {
   net_counter loop_iterations;
   net_counter ws_protocol_errors;
   net_counter accept_errors;
+  net_counter rejected_per_ip;
+  net_counter rate_limited;
+  net_counter rate_abuse_closes;
 } net_stats;
 
 typedef struct net_thread {
@@ -119,6 +138,11 @@ typedef struct net_thread {
   uint32_t *free_slots;
   uint32_t free_count;
   uint32_t dirty_head; /* flush list, UINT32_MAX = empty */
+  /* Per-IP limits: open addressing over ip_capacity (a power of two) entries. */
+  net_ip_entry *ip_table;
+  uint32_t ip_capacity;
+  ipnet_prefix exempt[CONFIG_MAX_EXEMPT_IPS];
+  unsigned exempt_count;
   /* Send chunk pool. */
   net_chunk *free_chunks;
   uint32_t free_chunk_count;

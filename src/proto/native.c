@@ -122,6 +122,13 @@ static void native_text(net_conn *c, const char *data, size_t len) {
     return;
   }
   if (!read_id(c, &doc, &id)) return;
+  int limited = net_conn_rate_take(c, 1);
+  if (limited == -2) return; /* closing for abuse */
+  if (limited == -1) {
+    send_error(c, &id, PROTO_ERR_RATE_LIMITED,
+               "rate limited: too many requests on this connection; slow down");
+    return;
+  }
   uint32_t op = json_object_get(&doc, 0, "op", 2);
   const char *name;
   size_t name_len;
