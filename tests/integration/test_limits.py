@@ -42,12 +42,19 @@ def test_sustained_abuse_closed(srv):
     ws.expect_close(1008, timeout=5, allow_data=True, after="600 pings at a 5/s limit")
 
 
+def health_ok(sock):
+    sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    sock.settimeout(2)
+    return sock.recv(4096).startswith(b"HTTP/1.1 200")
+
+
 def test_per_ip_connections(srv):
+    time.sleep(0.3)  # let the server see the harness's readiness probe close
     held = []
-    for _ in range(3):
+    for i in range(3):
         s = socket.create_connection(("127.0.0.1", srv.port), timeout=2)
+        h.check(health_ok(s), f"connection {i + 1} of 3 is served")
         held.append(s)
-    time.sleep(0.2)  # the connect bucket (2 x 50/s) is not the limit here
     extra = socket.create_connection(("127.0.0.1", srv.port), timeout=2)
     extra.settimeout(2)
     data = extra.recv(4096)
@@ -56,11 +63,9 @@ def test_per_ip_connections(srv):
     extra.close()
     for s in held:
         s.close()
-    time.sleep(0.2)
+    time.sleep(0.3)
     again = socket.create_connection(("127.0.0.1", srv.port), timeout=2)
-    again.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-    again.settimeout(2)
-    h.check(again.recv(4096).startswith(b"HTTP/1.1 200"), "after closing, the address may connect")
+    h.check(health_ok(again), "after closing, the address may connect again")
     again.close()
 
 

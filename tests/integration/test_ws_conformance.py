@@ -1162,9 +1162,15 @@ def test_send_queue_limit(srv):
 # ---------------------------------------------------------------------------------------
 
 
+# Protocol rules, not request limits, are under test here (test_limits.py covers those):
+# floods of pipelined pings must all be answered.
+UNLIMITED = {"BOURSE_LIMITS_REQUESTS_PER_S": "10000000", "BOURSE_LIMITS_BURST": "10000000"}
+
+
 def main():
     r = h.Runner("ws_conformance")
     main_env = {
+        **UNLIMITED,
         "BOURSE_NET_IO_THREADS": "2",
         "BOURSE_WS_PING_INTERVAL_MS": "15000",
         "BOURSE_WS_PING_TIMEOUT_MS": "45000",
@@ -1249,7 +1255,11 @@ def main():
             test_max_message_fragments_over,
             test_still_serving_after_all,
         ],
-        env={"BOURSE_WS_ORIGINS": RESTRICTED_ORIGINS, "BOURSE_NET_MAX_MESSAGE": str(MAX_MESSAGE)},
+        env={
+            **UNLIMITED,
+            "BOURSE_WS_ORIGINS": RESTRICTED_ORIGINS,
+            "BOURSE_NET_MAX_MESSAGE": str(MAX_MESSAGE),
+        },
     )
     r.group(
         "pings",
@@ -1260,12 +1270,12 @@ def main():
             test_peer_answering_pings_stays,
             test_peer_sending_data_stays,
         ],
-        env={"BOURSE_WS_PING_INTERVAL_MS": "200", "BOURSE_WS_PING_TIMEOUT_MS": "600"},
+        env={**UNLIMITED, "BOURSE_WS_PING_INTERVAL_MS": "200", "BOURSE_WS_PING_TIMEOUT_MS": "600"},
     )
     r.group(
         "sendq",
         [test_send_queue_limit, test_still_serving_after_all],
-        env={"BOURSE_NET_MAX_SEND_QUEUE": "65536", "BOURSE_NET_IO_THREADS": "1"},
+        env={**UNLIMITED, "BOURSE_NET_MAX_SEND_QUEUE": "65536", "BOURSE_NET_IO_THREADS": "1"},
     )
     sys.exit(r.finish())
 
