@@ -33,7 +33,6 @@
 enum { UD_ACCEPT = 1, UD_RECV, UD_SEND, UD_WAKE, UD_CANCEL };
 
 #define NET_NO_SLOT           UINT32_MAX
-#define NET_FREE_CHUNKS_KEPT  4096
 #define NET_SHUTDOWN_GRACE_MS 1000
 #define NET_ACCEPT_RETRY_MS   100
 
@@ -84,14 +83,18 @@ static void net_buf_free(net_buf *b) {
   b->len = b->cap = 0;
 }
 
-static net_chunk *chunk_get(net_thread *t) {
-  net_chunk *ch = t->free_chunks;
+static net_chunk *chunk_get(net_thread *t, bool large) {
+  net_chunk_pool *pool = &t->chunks[large];
+  net_chunk *ch = pool->free;
   if (ch) {
-    t->free_chunks = ch->next;
-    t->free_chunk_count--;
+    pool->free = ch->next;
+    pool->count--;
   } else {
-    ch = malloc(sizeof(*ch));
+    uint32_t bytes = large ? NET_CHUNK_LARGE : NET_CHUNK_SMALL;
+    ch = malloc(bytes);
     if (!ch) return NULL;
+    ch->cap = bytes - (uint32_t)sizeof(net_chunk);
+    ch->large = large;
   }
   ch->next = NULL;
   ch->len = ch->sent = 0;
@@ -99,13 +102,14 @@ static net_chunk *chunk_get(net_thread *t) {
 }
 
 static void chunk_put(net_thread *t, net_chunk *ch) {
-  if (t->free_chunk_count >= NET_FREE_CHUNKS_KEPT) {
+  net_chunk_pool *pool = &t->chunks[ch->large];
+  if (pool->count >= pool->keep) {
     free(ch);
     return;
   }
-  ch->next = t->free_chunks;
-  t->free_chunks = ch;
-  t->free_chunk_count++;
+  ch->next = pool->free;
+  pool->free = ch;
+  pool->count++;
 }
 
 /* ---- connections ------------------------------------------------------------ */
@@ -123,8 +127,10 @@ void net_conn_queue(net_conn *c, const void *data, size_t len) {
   const uint8_t *p = data;
   while (len > 0) {
     net_chunk *tail = c->out_tail;
-    if (!tail || tail->len == sizeof(tail->data)) {
-      net_chunk *ch = chunk_get(c->thread);
+    if (!tail || tail->len == tail->cap) {
+      /* Small while the whole queue fits one small chunk; large once it grows. */
+      bool large = tail != NULL || len > NET_CHUNK_SMALL - sizeof(net_chunk);
+      net_chunk *ch = chunk_get(c->thread, large);
       if (!ch) {
         log_error("out of memory for send chunks: closing connection");
         net_conn_close_now(c);
@@ -136,7 +142,7 @@ void net_conn_queue(net_conn *c, const void *data, size_t len) {
         c->out_head = ch;
       c->out_tail = tail = ch;
     }
-    size_t n = sizeof(tail->data) - tail->len;
+    size_t n = tail->cap - tail->len;
     if (n > len) n = len;
     memcpy(tail->data + tail->len, p, n);
     tail->len += (uint32_t)n;
@@ -793,11 +799,12 @@ static void thread_free(net_thread *t) {
   free(t->free_slots);
   free(t->ip_table);
   free(t->scratch);
-  while (t->free_chunks) {
-    net_chunk *next = t->free_chunks->next;
-    free(t->free_chunks);
-    t->free_chunks = next;
-  }
+  for (int k = 0; k < 2; k++)
+    while (t->chunks[k].free) {
+      net_chunk *next = t->chunks[k].free->next;
+      free(t->chunks[k].free);
+      t->chunks[k].free = next;
+    }
 }
 
 static int thread_init(net_server *s, net_thread *t, unsigned index, char *err, size_t errlen) {
@@ -824,6 +831,8 @@ static int thread_init(net_server *s, net_thread *t, unsigned index, char *err, 
     t->free_slots[i] = t->conn_capacity - 1 - i; /* lowest slots first */
   }
   t->free_count = t->conn_capacity;
+  t->chunks[0].keep = 4096; /* 4 MiB of small chunks */
+  t->chunks[1].keep = 256;  /* 4 MiB of large chunks */
   t->ip_capacity = 64;
   while (t->ip_capacity < 2 * t->conn_capacity) t->ip_capacity *= 2;
   t->ip_table = calloc(t->ip_capacity, sizeof(net_ip_entry));
