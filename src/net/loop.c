@@ -206,20 +206,19 @@ static void conn_release(net_conn *c) {
 
 /*
  * Ends the connection at once. Outstanding io_uring operations still hold the
- * socket; shutdown() makes them complete, and the slot is released when the
- * last one has.
+ * socket; shutdown() makes them complete. The slot is released by the flush
+ * at the end of the iteration, once no operation is outstanding: never here,
+ * because the connection may be on the flush list, and a slot released now
+ * could be reused by an accept in this same iteration while still linked.
  */
 void net_conn_close_now(net_conn *c) {
-  if (c->state == CONN_FREE || c->fd < 0) return;
+  if (c->state == CONN_FREE || c->fd < 0 || c->deadline_ms == -1) return;
   if (c->state == CONN_WS) net_ws_closed(c);
-  if (conn_idle(c)) {
-    conn_release(c);
-    return;
-  }
-  if (!c->write_shut || c->recv_armed) shutdown(c->fd, SHUT_RDWR);
+  if (!conn_idle(c) && (!c->write_shut || c->recv_armed)) shutdown(c->fd, SHUT_RDWR);
   c->write_shut = true;
   c->state = CONN_LINGER;
-  c->deadline_ms = -1; /* dying: released as soon as no operation is outstanding */
+  c->deadline_ms = -1; /* dying: released by the flush once no operation is outstanding */
+  mark_dirty(c);
 }
 
 static bool conn_dying(const net_conn *c) {
