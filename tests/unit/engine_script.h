@@ -41,7 +41,7 @@ enum { A_BTC, A_USDT, A_ETH, A_BNB };
 enum { M_BTCUSDT, M_ETHUSDT, M_ETHBTC };
 #define FEE_UID 999
 
-static void script_config(config *cfg) {
+static inline void script_config(config *cfg) {
   memset(cfg, 0, sizeof *cfg);
   const char *assets[] = {"BTC", "USDT", "ETH", "BNB"};
   cfg->asset_count = 4;
@@ -336,7 +336,7 @@ static int script_run_with(const config *cfg, const engine_limits *lim, const ch
 }
 
 /* Runs a scenario with a tiny price window (fallback trees, re-centring) and a wide one. */
-static int script_run_config(const config *cfg, const char *name, const char *const *lines) {
+static inline int script_run_config(const config *cfg, const char *name, const char *const *lines) {
   engine_limits narrow = {
       .max_orders = 1024, .max_accounts = 1024, .max_users = 256, .price_window_bits = 6};
   engine_limits wide = narrow;
@@ -344,7 +344,7 @@ static int script_run_config(const config *cfg, const char *name, const char *co
   return script_run_with(cfg, &narrow, name, lines) | script_run_with(cfg, &wide, name, lines);
 }
 
-static int script_run(const char *name, const char *const *lines) {
+static inline int script_run(const char *name, const char *const *lines) {
   config cfg;
   script_config(&cfg);
   return script_run_config(&cfg, name, lines);
