@@ -1,9 +1,231 @@
-/* main.c: the bourse server. Runs on the main thread. */
+/*
+ * main.c: the bourse server process. Runs on the main thread, which loads the
+ * configuration, starts every other thread, sleeps until SIGINT/SIGTERM/SIGHUP
+ * and then stops them in order.
+ */
+#include "bourse/config.h"
+#include "bourse/engine_thread.h"
+#include "bourse/log.h"
+#include "bourse/net.h"
+#include "bourse/proto.h"
+#include "bourse/thread.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: bourse [--config FILE] [--check-config] [--print-config] [--version] [--help]\n"
+    "\n"
+    "  -c, --config FILE   configuration file (default: $BOURSE_CONFIG, else conf/bourse.conf)\n"
+    "      --check-config  load and validate the configuration, then exit (0 = valid)\n"
+    "      --print-config  print the effective configuration as INI, then exit\n"
+    "  -v, --version       print the version and exit\n"
+    "  -h, --help          this text\n"
+    "\n"
+    "Every key can be overridden by an environment variable BOURSE_<SECTION>_<KEY>\n"
+    "(docs/CONFIG.md). SIGINT, SIGTERM or SIGHUP stop the server cleanly (exit 0).\n";
+
+struct options {
+  const char *config_path;
+  bool check_only;
+  bool print_only;
+};
+
+/* Returns -1 to continue, else the exit status. */
+static int parse_options(int argc, char **argv, struct options *opts) {
+  enum { OPT_CHECK = 256, OPT_PRINT };
+  static const struct option long_options[] = {{"config", required_argument, NULL, 'c'},
+                                               {"check-config", no_argument, NULL, OPT_CHECK},
+                                               {"print-config", no_argument, NULL, OPT_PRINT},
+                                               {"version", no_argument, NULL, 'v'},
+                                               {"help", no_argument, NULL, 'h'},
+                                               {NULL, 0, NULL, 0}};
+  opts->config_path = getenv("BOURSE_CONFIG");
+  if (!opts->config_path || !opts->config_path[0]) opts->config_path = "conf/bourse.conf";
+  int c;
+  while ((c = getopt_long(argc, argv, "c:vh", long_options, NULL)) != -1) {
+    switch (c) {
+    case 'c':
+      opts->config_path = optarg;
+      break;
+    case OPT_CHECK:
+      opts->check_only = true;
+      break;
+    case OPT_PRINT:
+      opts->print_only = true;
+      break;
+    case 'v':
+      printf("bourse %s\n", BOURSE_VERSION);
+      return 0;
+    case 'h':
+      fputs(usage, stdout);
+      return 0;
+    default:
+      fputs(usage, stderr);
+      return 2;
+    }
+  }
+  if (optind < argc) {
+    fprintf(stderr, "bourse: unexpected argument '%s'\n%s", argv[optind], usage);
+    return 2;
+  }
+  return -1;
+}
+
+static log_level to_log_level(config_log_level level) {
+  switch (level) {
+  case CONFIG_LOG_DEBUG:
+    return LOG_DEBUG;
+  case CONFIG_LOG_WARN:
+    return LOG_WARN;
+  case CONFIG_LOG_ERROR:
+    return LOG_ERROR;
+  default:
+    return LOG_INFO;
+  }
+}
+
+static bool is_loopback(const char *address) {
+  struct in_addr v4;
+  struct in6_addr v6;
+  if (inet_pton(AF_INET, address, &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  return inet_pton(AF_INET6, address, &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
+}
+
+/* The admin API holds the keys to every balance: no weak token, except in a loopback demo. */
+static bool admin_token_acceptable(const config *cfg, char *err, size_t errlen) {
+  if (strlen(cfg->admin_token) >= 32) return true;
+  if (cfg->admin_allow_no_token && is_loopback(cfg->admin_bind)) return true;
+  snprintf(err, errlen,
+           "[admin] token must be at least 32 characters (e.g. `openssl rand -hex 32`); "
+           "allow_no_token = 1 is accepted only with a loopback [admin] bind, for development");
+  return false;
+}
+
+/* Engine threads and their input rings; the io threads will produce into them. */
+struct engines {
+  unsigned count;
+  engine_thread threads[CONFIG_MAX_ENGINES];
+};
+
+static void engine_handle_unrouted(void *ctx, unsigned input, ring *in, uint32_t count) {
+  (void)ctx;
+  (void)in;
+  log_warn("engine input %u: %u command(s) with no engine core attached", input, count);
+}
+
+static int engines_start(struct engines *engines, const config *cfg) {
+  engines->count = cfg->engine_threads;
+  for (unsigned i = 0; i < engines->count; i++) {
+    engine_thread *e = &engines->threads[i];
+    engine_thread_init(e, i, cfg->engine_spin_us, engine_handle_unrouted, NULL, NULL);
+    char name[24];
+    snprintf(name, sizeof(name), "engine-%u", i);
+    int cpu = thread_cpu_for(cfg->cpu_pin, name);
+    int rc = engine_thread_start(e, cpu < 0 ? -1 : cpu);
+    if (rc != 0) {
+      log_error("cannot start %s (cpu %d): %s", name, cpu, strerror(rc));
+      for (unsigned j = 0; j < i; j++) engine_thread_stop(&engines->threads[j]);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+static void engines_stop(struct engines *engines) {
+  for (unsigned i = 0; i < engines->count; i++) engine_thread_stop(&engines->threads[i]);
+}
 
 int main(int argc, char **argv) {
-  (void)argc;
-  (void)argv;
-  printf("bourse %s\n", BOURSE_VERSION);
+  struct options opts = {0};
+  int status = parse_options(argc, argv, &opts);
+  if (status >= 0) return status;
+
+  /* Before any thread exists, so every thread inherits the blocked mask. */
+  thread_signals_block();
+
+  static config cfg;
+  char err[512];
+  if (config_load(&cfg, opts.config_path, err, sizeof(err)) != 0) {
+    fprintf(stderr, "bourse: %s\n", err);
+    return 2;
+  }
+  if (opts.print_only) {
+    config_print(&cfg, stdout);
+    return 0;
+  }
+  if (opts.check_only) {
+    printf("%s: valid (%u assets, %u markets, %u engine thread(s))\n", opts.config_path,
+           cfg.asset_count, cfg.market_count, cfg.engine_threads);
+    return 0;
+  }
+  if (!admin_token_acceptable(&cfg, err, sizeof(err))) {
+    fprintf(stderr, "bourse: %s\n", err);
+    return 2;
+  }
+  if (thread_cpu_for(cfg.cpu_pin, "") == -2) {
+    fprintf(stderr, "bourse: [cpu] pin '%s' is not a list of name:cpu\n", cfg.cpu_pin);
+    return 2;
+  }
+
+  if (log_init(to_log_level(cfg.log_level), cfg.log_file) != 0) {
+    fprintf(stderr, "bourse: cannot open log file '%s': %s\n", cfg.log_file, strerror(errno));
+    return 1;
+  }
+  printf("# bourse %s, effective configuration from %s\n", BOURSE_VERSION, opts.config_path);
+  config_print(&cfg, stdout);
+  fflush(stdout);
+  log_info("bourse %s starting: %u assets, %u markets, %u engine thread(s)", BOURSE_VERSION,
+           cfg.asset_count, cfg.market_count, cfg.engine_threads);
+
+  static struct engines engines;
+  if (engines_start(&engines, &cfg) != 0) {
+    log_shutdown();
+    return 1;
+  }
+  static const net_dialect *const dialects[] = {&proto_native_dialect};
+  const net_listener_spec listeners[] = {
+      {.name = "client",
+       .bind = cfg.net_bind,
+       .port = cfg.net_port,
+       .every_thread = true,
+       .dialects = dialects,
+       .dialect_count = 1,
+       .routes = proto_client_routes,
+       .route_count = proto_client_route_count,
+       .per_ip_limits = true},
+      {.name = "admin",
+       .bind = cfg.admin_bind,
+       .port = cfg.admin_port,
+       .every_thread = false,
+       .routes = proto_admin_routes,
+       .route_count = proto_admin_route_count,
+       .bearer_token = cfg.admin_token},
+  };
+  net_server *server = net_server_create(&cfg, listeners, 2, err, sizeof(err));
+  if (!server || net_server_start(server, err, sizeof(err)) != 0) {
+    log_error("%s", err);
+    fprintf(stderr, "bourse: %s\n", err);
+    if (server) net_server_stop(server);
+    engines_stop(&engines);
+    log_shutdown();
+    return 1;
+  }
+  log_info("ready: clients on %s:%u (WebSocket /ws, GET /health, GET /metrics), admin API on "
+           "%s:%u%s; waiting for SIGINT or SIGTERM",
+           cfg.net_bind, net_server_port(server, 0), cfg.admin_bind, net_server_port(server, 1),
+           cfg.admin_token[0] ? "" : " WITHOUT A TOKEN (allow_no_token, loopback only)");
+
+  int signo = thread_signals_wait();
+  log_info("received %s: shutting down", strsignal(signo));
+  net_server_stop(server);
+  engines_stop(&engines);
+  log_info("stopped cleanly");
+  log_shutdown();
   return 0;
 }

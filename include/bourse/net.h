@@ -1,0 +1,141 @@
+/*
+ * net.h: the io threads: io_uring event loops that own client connections,
+ * speak HTTP/1.1 and WebSocket, and hand text messages to a dialect.
+ *
+ * Each of `net.io_threads` threads has its own io_uring
+ * (SINGLE_ISSUER|DEFER_TASKRUN when the kernel has them), its own listening
+ * socket on net.bind:net.port (SO_REUSEPORT: the kernel spreads new
+ * connections over the threads, no accept lock is shared), a fixed table of
+ * connection slots, a provided-buffer ring for multishot recv, and pools of
+ * send chunks. A connection lives on one thread for its whole life, so
+ * nothing about it is ever shared.
+ *
+ * Functions taking a net_conn run on that connection's io thread only
+ * (called from a dialect or route callback).
+ */
+#ifndef BOURSE_NET_H
+#define BOURSE_NET_H
+
+#include "bourse/config.h"
+#include "bourse/http.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct net_conn net_conn;
+typedef struct net_server net_server;
+
+/*
+ * A WebSocket dialect: the protocol spoken over text messages on one URL
+ * path. Callbacks run on the connection's io thread; they must not block.
+ */
+typedef struct net_dialect {
+  const char *name;
+  const char *path; /* e.g. "/ws" */
+  /* Subprotocols this dialect speaks, NULL-terminated, or NULL for none; the
+   * first one the client offers in Sec-WebSocket-Protocol is selected. */
+  const char *const *subprotocols;
+  /* After the 101 response; typically sends a welcome message. */
+  void (*on_open)(net_conn *c);
+  /* One complete, UTF-8 valid text message (data is only valid during the call). */
+  void (*on_text)(net_conn *c, const char *data, size_t len);
+  /* The connection is going away (any reason); may be NULL. */
+  void (*on_close)(net_conn *c);
+} net_dialect;
+
+/*
+ * An HTTP route: method + exact path. The handler writes exactly one response
+ * with net_http_respond. Runs on the io thread.
+ */
+typedef struct net_route {
+  http_method method;
+  const char *path;
+  void (*handler)(net_conn *c, const http_request *req, const char *body, size_t body_len);
+} net_route;
+
+/* A listening port: its address, what it serves, and who may use it. */
+typedef struct net_listener_spec {
+  const char *name;  /* "client", "admin": in logs */
+  const char *bind;  /* numeric IPv4 or IPv6 address */
+  unsigned port;     /* 0: an ephemeral port (see net_server_port) */
+  bool every_thread; /* a SO_REUSEPORT listener on every io thread; false: io-0 only */
+  const net_dialect *const *dialects;
+  unsigned dialect_count;
+  const net_route *routes;
+  unsigned route_count;
+  /* Non-empty: every request must carry "Authorization: Bearer <token>" (else 401). */
+  const char *bearer_token;
+  bool per_ip_limits; /* apply the [limits] per-IP connection limits */
+} net_listener_spec;
+
+#define NET_MAX_LISTENERS 4
+
+/*
+ * Creates the server from cfg and the listener specs (all must outlive it):
+ * sockets and tables; starts nothing yet. On error returns NULL and writes a
+ * reason into err.
+ */
+net_server *net_server_create(const config *cfg, const net_listener_spec *listeners,
+                              unsigned listener_count, char *err, size_t errlen);
+
+/*
+ * Starts the io threads ("io-0", ...), each creating its own io_uring.
+ * Returns 0, or -1 with a reason in err (e.g. io_uring unavailable).
+ */
+int net_server_start(net_server *s, char *err, size_t errlen);
+
+/*
+ * Stops accepting, closes every WebSocket with 1001 "server shutting down",
+ * flushes what can be flushed within a short grace period, joins the threads
+ * and frees everything.
+ */
+void net_server_stop(net_server *s);
+
+/* The port listener `index` actually listens on (useful when its port was 0). */
+unsigned net_server_port(const net_server *s, unsigned index);
+
+/* Sends one text message (framed here). Returns 0, or -1 if the connection is
+ * closing or its send queue passed net.max_send_queue (it is then closed with
+ * 1008). */
+int net_send_text(net_conn *c, const char *data, size_t len);
+
+/*
+ * Takes `cost` tokens from the connection's request bucket ([limits]
+ * requests_per_s, burst). Returns 0 when the request may proceed, -1 when it
+ * is over the limit (answer it with error 5001; the connection stays), -2
+ * when the connection kept far over the limit for 10 s and is being closed
+ * with 1008 (send nothing more). No system call: it uses the loop's clock.
+ */
+int net_conn_rate_take(net_conn *c, unsigned cost);
+
+/* Starts the WebSocket close handshake with `code` and a short reason. */
+void net_close(net_conn *c, unsigned code, const char *reason);
+
+/* A per-thread scratch buffer for composing one message (NET_SCRATCH_BYTES). */
+#define NET_SCRATCH_BYTES 65536
+char *net_scratch(net_conn *c);
+
+/* The connection's session id, a UUID string (36 characters + NUL). */
+const char *net_conn_session(const net_conn *c);
+
+/* The server's configuration. */
+const config *net_conn_config(const net_conn *c);
+
+/* Writes a complete HTTP response with a body (Content-Length set here). */
+void net_http_respond(net_conn *c, int status, const char *content_type, const char *body,
+                      size_t body_len);
+
+/* Writes an error response {"code":status,"msg":msg} with Content-Type JSON. */
+void net_http_error(net_conn *c, int status, const char *msg);
+
+/*
+ * Writes the server's metrics in Prometheus text format into buf[0..cap);
+ * returns the length (truncated output ends at a line boundary).
+ */
+size_t net_server_metrics(net_server *s, char *buf, size_t cap);
+
+/* The server a connection belongs to. */
+net_server *net_conn_server(net_conn *c);
+
+#endif

@@ -1,0 +1,293 @@
+/*
+ * report.c: merges the workers' statistics and prints them, as a table for
+ * people and as one JSON object for scripts. Main thread only, after every
+ * worker has been joined.
+ */
+#include "load.h"
+
+#include <string.h>
+
+static const char *const fail_names[LOAD_FAIL_COUNT] = {
+    [LOAD_FAIL_REFUSED] = "refused",     [LOAD_FAIL_TIMEOUT] = "timeout",
+    [LOAD_FAIL_ADDRESS] = "address",     [LOAD_FAIL_FD_LIMIT] = "fd_limit",
+    [LOAD_FAIL_RESET] = "reset",         [LOAD_FAIL_CLOSED] = "closed",
+    [LOAD_FAIL_HANDSHAKE] = "handshake", [LOAD_FAIL_OTHER] = "other",
+};
+
+static const char *const error_names[LOAD_ERR_COUNT] = {
+    [LOAD_ERR_CLOSED_BY_SERVER] = "closed_by_server",
+    [LOAD_ERR_RESET] = "reset",
+    [LOAD_ERR_PROTOCOL] = "protocol",
+    [LOAD_ERR_TOO_BIG] = "too_big",
+    [LOAD_ERR_REPLY] = "error_reply",
+    [LOAD_ERR_UNMATCHED] = "unmatched",
+    [LOAD_ERR_INFLIGHT_FULL] = "inflight_full",
+    [LOAD_ERR_SEND_FULL] = "send_full",
+    [LOAD_ERR_UNANSWERED] = "unanswered",
+};
+
+const char *load_fail_name(load_fail f) {
+  return fail_names[f];
+}
+
+const char *load_error_name(load_error e) {
+  return error_names[e];
+}
+
+void load_stats_merge(load_stats *into, const load_stats *from) {
+  into->attempts += from->attempts;
+  into->opened += from->opened;
+  for (int i = 0; i < LOAD_FAIL_COUNT; i++) into->failed[i] += from->failed[i];
+  for (int i = 0; i < LOAD_ERR_COUNT; i++) into->errors[i] += from->errors[i];
+  if (from->last_other_errno) into->last_other_errno = from->last_other_errno;
+  if (from->last_close_code) into->last_close_code = from->last_close_code;
+  if (from->first_connect_ns &&
+      (!into->first_connect_ns || from->first_connect_ns < into->first_connect_ns))
+    into->first_connect_ns = from->first_connect_ns;
+  if (from->last_open_ns > into->last_open_ns) into->last_open_ns = from->last_open_ns;
+  into->sent += from->sent;
+  into->sent_window += from->sent_window;
+  into->replies_window += from->replies_window;
+  into->replies_other += from->replies_other;
+  into->frames_in += from->frames_in;
+  into->welcomes += from->welcomes;
+  into->other_messages += from->other_messages;
+  into->server_pings += from->server_pings;
+  into->bytes_in += from->bytes_in;
+  into->bytes_out += from->bytes_out;
+  into->iterations += from->iterations;
+  histogram_merge(&into->latency, &from->latency);
+  histogram_merge(&into->connect_ns, &from->connect_ns);
+}
+
+/* ----------------------------------------------------------- derived figures */
+
+static uint64_t total_failed(const load_stats *s) {
+  uint64_t n = 0;
+  for (int i = 0; i < LOAD_FAIL_COUNT; i++) n += s->failed[i];
+  return n;
+}
+
+static uint64_t total_errors(const load_stats *s) {
+  uint64_t n = 0;
+  for (int i = 0; i < LOAD_ERR_COUNT; i++) n += s->errors[i];
+  return n;
+}
+
+static double connect_seconds(const load_stats *s) {
+  if (!s->first_connect_ns || s->last_open_ns <= s->first_connect_ns) return 0;
+  return (double)(s->last_open_ns - s->first_connect_ns) / 1e9;
+}
+
+static double per_second(uint64_t n, double seconds) {
+  return seconds > 0 ? (double)n / seconds : 0;
+}
+
+static double us(uint64_t ns) {
+  return (double)ns / 1e3;
+}
+
+/* ------------------------------------------------------------------ table */
+
+/* A duration in ns with a unit a person reads at a glance. */
+static void print_duration(FILE *out, uint64_t ns) {
+  if (ns < 10000)
+    fprintf(out, "%.2f us", (double)ns / 1e3);
+  else if (ns < 10000000)
+    fprintf(out, "%.1f us", (double)ns / 1e3);
+  else if (ns < 10000000000ull)
+    fprintf(out, "%.2f ms", (double)ns / 1e6);
+  else
+    fprintf(out, "%.2f s", (double)ns / 1e9);
+}
+
+static void print_bytes(FILE *out, double bytes) {
+  if (bytes < 0)
+    fprintf(out, "-");
+  else if (bytes < 10 * 1024)
+    fprintf(out, "%.0f B", bytes);
+  else if (bytes < 10 * 1024 * 1024)
+    fprintf(out, "%.1f KiB", bytes / 1024);
+  else
+    fprintf(out, "%.1f MiB", bytes / (1024 * 1024));
+}
+
+static void print_percentiles(FILE *out, const char *label, const histogram *h) {
+  static const struct {
+    const char *name;
+    double pct;
+  } points[] = {{"p50", 50}, {"p90", 90}, {"p99", 99}, {"p99.9", 99.9}};
+  fprintf(out, "  %-12s", label);
+  if (h->count == 0) {
+    fprintf(out, "no samples\n");
+    return;
+  }
+  fprintf(out, "min ");
+  print_duration(out, h->min);
+  for (size_t i = 0; i < sizeof(points) / sizeof(points[0]); i++) {
+    fprintf(out, "  %s ", points[i].name);
+    print_duration(out, histogram_percentile(h, points[i].pct));
+  }
+  fprintf(out, "  max ");
+  print_duration(out, h->max);
+  fprintf(out, "  mean ");
+  print_duration(out, (uint64_t)histogram_mean(h));
+  fprintf(out, "\n");
+}
+
+void load_report_table(const load_run *run, FILE *out) {
+  const load_options *o = run->opt;
+  const load_stats *s = &run->total;
+  double window = (double)run->measured_ns / 1e9;
+  fprintf(out, "bourse-load %s  %s  threads %u  connections %u%s\n", o->scenario->name, o->url,
+          o->threads, o->connections, run->interrupted ? "  (interrupted)" : "");
+  if (run->fatal) fprintf(out, "  fatal       %s\n", run->fatal);
+  double cs = connect_seconds(s);
+  fprintf(out, "  connections opened %llu of %u in %.3f s (%.0f conn/s)\n",
+          (unsigned long long)s->opened, o->connections, cs, per_second(s->opened, cs));
+  print_percentiles(out, "connect", &s->connect_ns);
+  fprintf(out, "  failures    ");
+  if (total_failed(s) == 0) fprintf(out, "none");
+  for (int i = 0; i < LOAD_FAIL_COUNT; i++)
+    if (s->failed[i]) fprintf(out, "%s %llu  ", fail_names[i], (unsigned long long)s->failed[i]);
+  if (s->failed[LOAD_FAIL_OTHER]) fprintf(out, "(last: %s)", strerror(s->last_other_errno));
+  fprintf(out, "\n");
+  fprintf(out, "  window      %.2f s after %.2f s warmup", window, (double)o->warmup_ns / 1e9);
+  if (o->scenario->requests) {
+    if (o->rate > 0)
+      fprintf(out, "; open loop at %.0f msg/s", o->rate);
+    else
+      fprintf(out, "; flat out, %u in flight per connection", o->inflight);
+  }
+  fprintf(out, "\n");
+  if (o->scenario->requests) {
+    fprintf(out, "  requests    sent %llu (%.0f/s), replies %llu (%.0f round trips/s)\n",
+            (unsigned long long)s->sent_window, per_second(s->sent_window, window),
+            (unsigned long long)s->replies_window, per_second(s->replies_window, window));
+    print_percentiles(out, "latency", &s->latency);
+  }
+  fprintf(out, "  errors      ");
+  if (total_errors(s) == 0) fprintf(out, "none");
+  for (int i = 0; i < LOAD_ERR_COUNT; i++)
+    if (s->errors[i]) fprintf(out, "%s %llu  ", error_names[i], (unsigned long long)s->errors[i]);
+  if (s->last_close_code) fprintf(out, "(server close code %d)", s->last_close_code);
+  fprintf(out, "\n");
+  fprintf(out, "  messages    received %llu (welcomes %llu, other %llu), server pings %llu\n",
+          (unsigned long long)s->frames_in, (unsigned long long)s->welcomes,
+          (unsigned long long)s->other_messages, (unsigned long long)s->server_pings);
+  fprintf(out, "  bytes       in ");
+  print_bytes(out, (double)s->bytes_in);
+  fprintf(out, ", out ");
+  print_bytes(out, (double)s->bytes_out);
+  fprintf(out, "\n");
+  if (o->server_pid) {
+    fprintf(out, "  server rss  pid %d: before ", o->server_pid);
+    print_bytes(out, (double)run->rss_before);
+    fprintf(out, ", after ");
+    print_bytes(out, (double)run->rss_after);
+    if (run->rss_before >= 0 && run->rss_after >= 0 && s->opened > 0)
+      fprintf(out, ", %+.0f B per connection",
+              (double)(run->rss_after - run->rss_before) / (double)s->opened);
+    fprintf(out, "\n");
+  }
+}
+
+/* ------------------------------------------------------------------- JSON */
+
+static void json_string(FILE *out, const char *s) {
+  if (!s) {
+    fputs("null", out);
+    return;
+  }
+  fputc('"', out);
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    if (*p == '"' || *p == '\\')
+      fprintf(out, "\\%c", *p);
+    else if (*p < 0x20)
+      fprintf(out, "\\u%04x", *p);
+    else
+      fputc(*p, out);
+  }
+  fputc('"', out);
+}
+
+static void json_percentiles(FILE *out, const histogram *h) {
+  fprintf(out,
+          "{\"count\":%llu,\"min\":%.3f,\"mean\":%.3f,\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,"
+          "\"p99_9\":%.3f,\"max\":%.3f}",
+          (unsigned long long)h->count, us(h->count ? h->min : 0), histogram_mean(h) / 1e3,
+          us(histogram_percentile(h, 50)), us(histogram_percentile(h, 90)),
+          us(histogram_percentile(h, 99)), us(histogram_percentile(h, 99.9)), us(h->max));
+}
+
+void load_report_json(const load_run *run, FILE *out) {
+  const load_options *o = run->opt;
+  const load_stats *s = &run->total;
+  double window = (double)run->measured_ns / 1e9;
+  double cs = connect_seconds(s);
+  fprintf(out, "{\"tool\":\"bourse-load\",\"version\":\"%s\",\"scenario\":", BOURSE_VERSION);
+  json_string(out, o->scenario->name);
+  fprintf(out, ",\"url\":");
+  json_string(out, o->url);
+  fprintf(out, ",\"threads\":%u,\"interrupted\":%s,\"fatal\":", o->threads,
+          run->interrupted ? "true" : "false");
+  json_string(out, run->fatal);
+  fprintf(out,
+          ",\"options\":{\"connections\":%u,\"duration_s\":%.3f,\"warmup_s\":%.3f,"
+          "\"drain_s\":%.3f,\"connect_rate\":%.3f,\"connect_timeout_s\":%.3f,\"rate\":%.3f,"
+          "\"inflight\":%u,\"max_inflight\":%u,\"buffer_size\":%u,\"source_ips\":%u,\"message\":",
+          o->connections, (double)o->duration_ns / 1e9, (double)o->warmup_ns / 1e9,
+          (double)o->drain_ns / 1e9, o->connect_rate, (double)o->connect_timeout_ns / 1e9, o->rate,
+          o->inflight, o->max_inflight, o->buffer_size, o->source_ip_count);
+  json_string(out, o->scenario->requests ? o->message_tpl.text : NULL);
+  fprintf(out, ",\"expect\":");
+  json_string(out, o->expect);
+  fprintf(out, "}");
+
+  fprintf(out,
+          ",\"connections\":{\"requested\":%u,\"attempted\":%llu,\"opened\":%llu,"
+          "\"failed\":%llu,\"failures\":{",
+          o->connections, (unsigned long long)s->attempts, (unsigned long long)s->opened,
+          (unsigned long long)total_failed(s));
+  for (int i = 0; i < LOAD_FAIL_COUNT; i++)
+    fprintf(out, "%s\"%s\":%llu", i ? "," : "", fail_names[i], (unsigned long long)s->failed[i]);
+  fprintf(out, "},\"last_errno\":%d,\"connect_s\":%.6f,\"connect_rate\":%.1f,\"connect_us\":",
+          s->last_other_errno, cs, per_second(s->opened, cs));
+  json_percentiles(out, &s->connect_ns);
+  fprintf(out, "}");
+
+  fprintf(out,
+          ",\"measured_s\":%.6f,\"requests\":{\"sent\":%llu,\"sent_in_window\":%llu,"
+          "\"send_rate\":%.1f,\"replies\":%llu,\"replies_outside_window\":%llu,"
+          "\"throughput\":%.1f},\"latency_us\":",
+          window, (unsigned long long)s->sent, (unsigned long long)s->sent_window,
+          per_second(s->sent_window, window), (unsigned long long)s->replies_window,
+          (unsigned long long)s->replies_other, per_second(s->replies_window, window));
+  json_percentiles(out, &s->latency);
+
+  fprintf(out, ",\"errors\":{");
+  for (int i = 0; i < LOAD_ERR_COUNT; i++)
+    fprintf(out, "\"%s\":%llu,", error_names[i], (unsigned long long)s->errors[i]);
+  fprintf(out, "\"total\":%llu},\"last_close_code\":%d", (unsigned long long)total_errors(s),
+          s->last_close_code);
+  fprintf(out,
+          ",\"messages\":{\"received\":%llu,\"welcomes\":%llu,\"other\":%llu,"
+          "\"server_pings\":%llu},\"bytes\":{\"in\":%llu,\"out\":%llu},"
+          "\"loop_iterations\":%llu",
+          (unsigned long long)s->frames_in, (unsigned long long)s->welcomes,
+          (unsigned long long)s->other_messages, (unsigned long long)s->server_pings,
+          (unsigned long long)s->bytes_in, (unsigned long long)s->bytes_out,
+          (unsigned long long)s->iterations);
+  if (o->server_pid) {
+    fprintf(out, ",\"server_rss\":{\"pid\":%d,\"before_bytes\":%ld,\"after_bytes\":%ld,",
+            o->server_pid, run->rss_before, run->rss_after);
+    if (run->rss_before >= 0 && run->rss_after >= 0 && s->opened > 0)
+      fprintf(out, "\"delta_per_connection_bytes\":%.1f}",
+              (double)(run->rss_after - run->rss_before) / (double)s->opened);
+    else
+      fprintf(out, "\"delta_per_connection_bytes\":null}");
+  } else {
+    fprintf(out, ",\"server_rss\":null");
+  }
+  fprintf(out, "}\n");
+}
