@@ -5,8 +5,9 @@
  *
  * Thread role: engine thread only (owned by one engine; not thread-safe).
  *
- * Storage: an open-addressing hash table (linear probing) allocated once with
- * room for `capacity` entries at load factor <= 1/2; entries are never
+ * Storage: an open-addressing hash table (linear probing) allocated once
+ * (zeroed, so untouched pages cost no memory) with room for `capacity`
+ * entries at load factor <= 1/2; entries are never
  * removed or moved, so an entry index stays valid for the engine's life and
  * the hot path never allocates. A full table is an error the caller reports
  * (ENGINE_CODE_CAPACITY), never a resize.
@@ -30,8 +31,8 @@
 #define ACCOUNTS_NONE UINT32_MAX
 
 typedef struct account {
-  uint64_t uid;
-  uint32_t asset; /* ACCOUNTS_NONE marks an empty slot */
+  uint64_t uid; /* 0 marks an empty slot (user ids start at 1) */
+  uint32_t asset;
   uint32_t dirty; /* 1 + position in the dirty list, 0 = untouched this command */
   int64_t available;
   int64_t hold;
@@ -62,7 +63,10 @@ void accounts_free(accounts *a);
 /* Index of the entry for (uid, asset), or ACCOUNTS_NONE. */
 uint32_t accounts_find(const accounts *a, uint64_t uid, unsigned asset);
 
-/* Index of the entry for (uid, asset), created at zero if missing; ACCOUNTS_NONE when full. */
+/*
+ * Index of the entry for (uid, asset), created at zero if missing;
+ * ACCOUNTS_NONE when the table is full or uid is 0.
+ */
 uint32_t accounts_get(accounts *a, uint64_t uid, unsigned asset);
 
 /* The entry at `index`. */

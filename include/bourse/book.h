@@ -95,9 +95,11 @@ typedef struct book_pool {
   book_order *orders; /* [0] unused: index 0 means none */
   book_level *levels;
   uint32_t order_capacity;
-  uint32_t order_free; /* head of the free list, through book_order.next */
+  uint32_t order_free;  /* head of the free list, through book_order.next */
+  uint32_t order_fresh; /* next never-used order; the free list is empty until it passes the end */
   uint32_t orders_used;
-  uint32_t level_free; /* head of the free list, through book_level.left */
+  uint32_t level_free;  /* head of the free list, through book_level.left */
+  uint32_t level_fresh; /* next never-used level */
   uint32_t *id_buckets;
   uint64_t id_mask;
 } book_pool;
@@ -130,7 +132,9 @@ typedef struct book {
 
 /*
  * Allocates a pool of max_orders orders and as many levels (a level never
- * exists without an order). Returns 0, or -1 when memory is short.
+ * exists without an order). The arrays are zeroed and handed out from the
+ * start, so memory is only touched as the pool is used. Returns 0, or -1
+ * when memory is short.
  */
 int book_pool_init(book_pool *pool, uint32_t max_orders);
 

@@ -24,15 +24,12 @@ int accounts_init(accounts *a, uint32_t capacity, unsigned asset_count) {
   if (capacity == 0 || capacity > (UINT32_MAX >> 2) || asset_count == 0) return -1;
   uint64_t slots = 1;
   while (slots < (uint64_t)capacity * 2) slots <<= 1;
-  a->slots = malloc(slots * sizeof *a->slots);
+  a->slots = calloc(slots, sizeof *a->slots);
   a->net = calloc(asset_count, sizeof *a->net);
   a->dirty = malloc((size_t)capacity * sizeof *a->dirty);
   if (!a->slots || !a->net || !a->dirty) {
     accounts_free(a);
     return -1;
-  }
-  for (uint64_t i = 0; i < slots; i++) {
-    a->slots[i] = (account){.asset = ACCOUNTS_NONE};
   }
   a->mask = slots - 1;
   a->capacity = capacity;
@@ -50,16 +47,17 @@ void accounts_free(accounts *a) {
 uint32_t accounts_find(const accounts *a, uint64_t uid, unsigned asset) {
   for (uint64_t i = account_hash(uid, asset) & a->mask;; i = (i + 1) & a->mask) {
     const account *e = &a->slots[i];
-    if (e->asset == ACCOUNTS_NONE) return ACCOUNTS_NONE;
+    if (e->uid == 0) return ACCOUNTS_NONE;
     if (e->uid == uid && e->asset == asset) return (uint32_t)i;
   }
 }
 
 uint32_t accounts_get(accounts *a, uint64_t uid, unsigned asset) {
+  if (uid == 0) return ACCOUNTS_NONE;
   for (uint64_t i = account_hash(uid, asset) & a->mask;; i = (i + 1) & a->mask) {
     account *e = &a->slots[i];
     if (e->uid == uid && e->asset == asset) return (uint32_t)i;
-    if (e->asset == ACCOUNTS_NONE) {
+    if (e->uid == 0) {
       if (a->count >= a->capacity) return ACCOUNTS_NONE;
       a->count++;
       *e = (account){.uid = uid, .asset = asset};
@@ -166,7 +164,7 @@ int accounts_audit(const accounts *a, char *err, size_t errlen) {
   int rc = 0;
   for (uint64_t i = 0; i <= a->mask && rc == 0; i++) {
     const account *e = &a->slots[i];
-    if (e->asset == ACCOUNTS_NONE) continue;
+    if (e->uid == 0) continue;
     if (e->available < 0 || e->hold < 0) {
       snprintf(err, errlen, "accounts audit: uid %llu asset %u negative (%lld, %lld)",
                (unsigned long long)e->uid, e->asset, (long long)e->available, (long long)e->hold);

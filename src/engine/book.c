@@ -30,13 +30,8 @@ int book_pool_init(book_pool *pool, uint32_t max_orders) {
   }
   pool->order_capacity = max_orders;
   pool->id_mask = buckets - 1;
-  /* Free lists in index order, so a fresh pool hands out 1, 2, 3... */
-  for (uint32_t i = 1; i <= max_orders; i++) {
-    pool->orders[i].next = i < max_orders ? i + 1 : 0;
-    pool->levels[i].left = i < max_orders ? i + 1 : 0;
-  }
-  pool->order_free = 1;
-  pool->level_free = 1;
+  pool->order_fresh = 1;
+  pool->level_fresh = 1;
   return 0;
 }
 
@@ -49,9 +44,14 @@ void book_pool_free(book_pool *pool) {
 
 uint32_t book_order_alloc(book_pool *pool) {
   uint32_t index = pool->order_free;
-  if (index == 0) return 0;
+  if (index) {
+    pool->order_free = pool->orders[index].next;
+  } else if (pool->order_fresh <= pool->order_capacity) {
+    index = pool->order_fresh++;
+  } else {
+    return 0;
+  }
   book_order *o = &pool->orders[index];
-  pool->order_free = o->next;
   memset(o, 0, sizeof *o);
   pool->orders_used++;
   return index;
@@ -69,8 +69,11 @@ void book_order_free(book_pool *pool, uint32_t index) {
 /* Levels come from the pool too; book_pool_init sized it so this cannot run dry. */
 static uint32_t level_alloc(book_pool *pool, engine_side side, int64_t price) {
   uint32_t index = pool->level_free;
+  if (index)
+    pool->level_free = pool->levels[index].left;
+  else
+    index = pool->level_fresh++;
   book_level *l = &pool->levels[index];
-  pool->level_free = l->left;
   memset(l, 0, sizeof *l);
   l->side = (uint8_t)side;
   l->price = price;

@@ -29,6 +29,7 @@ static int check_config(const config *cfg, char *err, size_t errlen) {
   if (cfg->fees_discount_asset >= (int)cfg->asset_count)
     return fail(err, errlen, "fees.discount_asset is not an asset", NULL);
   if (cfg->fees_discount_pct > 100) return fail(err, errlen, "fees.discount_pct above 100", NULL);
+  if (cfg->fees_account_uid == 0) return fail(err, errlen, "fees.account_uid must be >= 1", NULL);
   for (unsigned i = 0; i < cfg->market_count; i++) {
     const config_market *m = &cfg->markets[i];
     if (m->base >= cfg->asset_count || m->quote >= cfg->asset_count || m->base == m->quote)
@@ -273,7 +274,7 @@ void engine_balance(const engine *e, uint64_t uid, unsigned asset, int64_t *avai
 void engine_each_balance(const engine *e, engine_balance_fn *fn, void *ctx) {
   for (uint64_t i = 0; i <= e->accounts.mask; i++) {
     const account *a = &e->accounts.slots[i];
-    if (a->asset != ACCOUNTS_NONE) fn(ctx, a->uid, a->asset, a->available, a->hold);
+    if (a->uid != 0) fn(ctx, a->uid, a->asset, a->available, a->hold);
   }
 }
 
@@ -379,7 +380,7 @@ int engine_check(const engine *e, char *err, size_t errlen) {
   if (!holds) return check_fail(err, errlen, "out of memory", 0);
   int rc = 0;
   size_t open = 0, listed = 0, resting = 0, stopped = 0;
-  for (uint32_t oi = 1; oi <= e->pool.order_capacity && rc == 0; oi++) {
+  for (uint32_t oi = 1; oi < e->pool.order_fresh && rc == 0; oi++) {
     const book_order *o = book_order_at(&e->pool, oi);
     if (o->id == 0) continue;
     open++;
@@ -389,7 +390,7 @@ int engine_check(const engine *e, char *err, size_t errlen) {
   }
   for (uint64_t i = 0; i <= e->accounts.mask && rc == 0; i++) {
     const account *a = &e->accounts.slots[i];
-    if (a->asset != ACCOUNTS_NONE && a->hold != holds[i]) {
+    if (a->uid != 0 && a->hold != holds[i]) {
       snprintf(err, errlen, "engine: uid %llu asset %u holds %lld, its open orders %lld",
                (unsigned long long)a->uid, a->asset, (long long)a->hold, (long long)holds[i]);
       rc = -1;
