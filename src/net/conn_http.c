@@ -29,7 +29,16 @@ static void respond(net_conn *c, int status, const char *content_type, const cha
                     size_t body_len, const char *extra_headers) {
   respond_head(c, status, content_type, body_len, extra_headers);
   if (body_len) net_conn_queue(c, body, body_len);
-  if (!c->http_keep_alive) net_conn_linger(c, 2000);
+  bool was_deferred = c->http_deferred;
+  c->http_deferred = false;
+  if (!c->http_keep_alive)
+    net_conn_linger(c, 2000);
+  else if (was_deferred)
+    net_conn_resume(c); /* requests that arrived while this one waited */
+}
+
+void net_http_defer(net_conn *c) {
+  c->http_deferred = true;
 }
 
 void net_http_respond(net_conn *c, int status, const char *content_type, const char *body,

@@ -85,7 +85,10 @@ struct net_conn {
   net_buf message;     /* payload of a fragmented message so far */
   net_chunk *out_head;
   net_chunk *out_tail;
+  bool http_deferred; /* a route answers later: hold further requests */
   char session[37];
+  char peer[46];
+  _Alignas(8) uint8_t dialect_state[NET_CONN_STATE_BYTES];
 };
 
 #define NET_NO_IP UINT32_MAX
@@ -129,7 +132,7 @@ typedef struct net_stats {
   net_counter rate_abuse_closes;
 } net_stats;
 
-typedef struct net_thread {
+struct net_thread {
   struct net_server *server;
   unsigned index;
   struct io_uring ring;
@@ -164,8 +167,10 @@ typedef struct net_thread {
   _Atomic bool stop;
   char *scratch;
   thread_handle thread;
+  ring_waiter waiter; /* eventfd mode on wake_fd */
+  void *hooks_ctx;
   net_stats stats;
-} net_thread;
+};
 
 typedef struct net_listener {
   net_listener_spec spec;
@@ -179,6 +184,7 @@ struct net_server {
   http_limits http_limits;
   unsigned thread_count;
   net_thread *threads;
+  net_thread_hooks hooks;
 };
 
 /* The listener a connection came in on. */
@@ -191,6 +197,7 @@ void net_conn_queue(net_conn *c, const void *data, size_t len);
 void net_conn_queue_frame(net_conn *c, uint8_t opcode, const void *payload, size_t len);
 void net_conn_linger(net_conn *c, int64_t grace_ms);
 void net_conn_close_now(net_conn *c);
+void net_conn_resume(net_conn *c);
 bool net_conn_over_limit(net_conn *c);
 
 /* conn_http.c: consumes one request from buf; returns bytes used, 0 = need more. */
