@@ -392,6 +392,14 @@ static void test_alg_rules(void) {
   CHECK_EQ_INT(verify(&hs, token, &uid), AUTH_ERR_BAD_TOKEN);
   make_token(token, sizeof token, HS_HEADER, payload, SIGN_HS256);
   CHECK_EQ_INT(verify(&rs, token, &uid), AUTH_ERR_BAD_TOKEN);
+  /* The allow-list decides on its own: with a secret configured but only RS256 listed, a
+     token signed with that very secret is refused. */
+  auth_jwt_config rs_with_secret;
+  CHECK_EQ_INT(init(&rs_with_secret, hs_secret, rsa_pem, "RS256", 30, "", ""), 0);
+  CHECK_EQ_INT(rs_with_secret.algs, AUTH_JWT_RS256);
+  CHECK_EQ_INT(verify(&rs_with_secret, token, &uid), AUTH_ERR_BAD_TOKEN);
+  CHECK_EQ_INT(verify(&hs, token, &uid), AUTH_OK);
+  auth_jwt_config_free(&rs_with_secret);
   /* An ES256 token where RS256 is configured. */
   make_token(token, sizeof token, ES_HEADER, payload, SIGN_ES256);
   CHECK_EQ_INT(verify(&rs, token, &uid), AUTH_ERR_BAD_TOKEN);
