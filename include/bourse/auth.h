@@ -311,7 +311,8 @@ typedef struct auth_apikey_reader auth_apikey_reader;
  * directories are created 0700, the LMDB files 0600. map_size is the most
  * the data file may grow to (0 = 64 MiB, about 200k keys). Clears reader
  * slots left by dead processes. Returns AUTH_OK with *out set, or
- * AUTH_ERR_INTERNAL with why. Call on one thread, before readers open.
+ * AUTH_ERR_INTERNAL with why. Call on one thread, before readers open; open a
+ * directory at most once per process (an LMDB rule: share the store instead).
  */
 auth_status auth_apikey_store_open(auth_apikey_store **out, const char *dir, size_t map_size,
                                    char *why, size_t why_len);
