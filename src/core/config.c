@@ -28,6 +28,7 @@
  */
 #include "bourse/config.h"
 
+#include "bourse/auth.h"
 #include "bourse/decimal.h"
 #include "bourse/ipnet.h"
 #include "bourse/thread.h"
@@ -247,6 +248,41 @@ static const key_desc global_keys[] = {
      KEY_UINT,
      FIELD(config, fees_discount_pct),
      NUMBER(0, 100)},
+    {{"auth", "jwt_secret", "", "empty or 32..255 chars",
+      "HS256 key for JWT login; empty = HS256 disabled"},
+     KEY_STRING,
+     FIELD(config, auth_jwt_secret),
+     NUMBER(0, 255),
+     .check = auth_jwt_secret_check},
+    {{"auth", "jwt_public_key", "", "0..255 chars",
+      "PEM file with the RSA (RS256) or EC P-256 (ES256) public key; empty = none"},
+     KEY_STRING,
+     FIELD(config, auth_jwt_public_key),
+     NUMBER(0, 255)},
+    {{"auth", "jwt_algs", "HS256", "comma list of HS256, RS256, ES256",
+      "JWT algorithms accepted; none is never accepted"},
+     KEY_STRING,
+     FIELD(config, auth_jwt_algs),
+     NUMBER(0, 63),
+     .check = auth_jwt_algs_check},
+    {{"auth", "jwt_leeway_s", "30", "0..3600", "clock skew tolerated on a JWT's exp and nbf"},
+     KEY_UINT,
+     FIELD(config, auth_jwt_leeway_s),
+     NUMBER(0, 3600)},
+    {{"auth", "jwt_issuer", "", "0..255 chars", "required JWT iss claim; empty = not checked"},
+     KEY_STRING,
+     FIELD(config, auth_jwt_issuer),
+     NUMBER(0, 255)},
+    {{"auth", "jwt_audience", "", "0..255 chars",
+      "required JWT aud claim (or one of its entries); empty = not checked"},
+     KEY_STRING,
+     FIELD(config, auth_jwt_audience),
+     NUMBER(0, 255)},
+    {{"auth", "recv_window_ms", "5000", "1..600000",
+      "API-key login: ts must be within this many ms of server time, either way"},
+     KEY_UINT,
+     FIELD(config, auth_recv_window_ms),
+     NUMBER(1, 600000)},
 };
 
 static const key_desc asset_keys[] = {
