@@ -367,6 +367,9 @@ static int check_order(const engine *e, uint32_t oi, __int128 *holds, char *err,
   unsigned asset = o->side == ENGINE_SIDE_BUY ? m->quote : m->base;
   uint32_t index = accounts_find(&e->accounts, o->uid, asset);
   if (index == ACCOUNTS_NONE) return check_fail(err, errlen, "no balance entry", o->id);
+  if (o->acct_base != accounts_find(&e->accounts, o->uid, m->base) ||
+      o->acct_quote != accounts_find(&e->accounts, o->uid, m->quote))
+    return check_fail(err, errlen, "balance handles", o->id);
   holds[index] += o->hold;
   return 0;
 }

@@ -16,6 +16,12 @@
  * message when they run apart: the hold stage reads the market's last price
  * (4002 checks) and the match stage asks the hold stage for the whole
  * available quote when a stop_market buy by qty triggers.
+ *
+ * Balance handles: the hold stage looks a user's (uid, asset) entries up
+ * once per order and hands their indexes (`acct_*`, into the accounts table
+ * of the user's owner) down the pipeline with the order; the settle stage,
+ * which runs on that same owner, uses them instead of hashing (uid, asset)
+ * again on every fill. Entries never move, so a handle stays valid.
  */
 #ifndef BOURSE_ENGINE_INTERNAL_H
 #define BOURSE_ENGINE_INTERNAL_H
@@ -75,7 +81,8 @@ struct engine {
 typedef struct engine_hold_msg {
   engine_cmd cmd;
   unsigned hold_asset;
-  int64_t hold; /* units locked (0 for a stop_market buy by qty) */
+  uint32_t acct_base, acct_quote; /* the user's balance entries of the market's assets */
+  int64_t hold;                   /* units locked (0 for a stop_market buy by qty) */
 } engine_hold_msg;
 
 /* match -> settle: one fill. */
@@ -90,14 +97,15 @@ typedef struct engine_fill_msg {
   uint64_t trade_id;
   uint64_t maker_uid, taker_uid;
   uint64_t maker_order, taker_order;
+  uint32_t maker_base, maker_quote; /* balance handles */
+  uint32_t taker_base, taker_quote;
   char maker_client_id[ENGINE_CLIENT_ID_MAX + 1];
   char taker_client_id[ENGINE_CLIENT_ID_MAX + 1];
 } engine_fill_msg;
 
 /* match -> settle: an order ended (or shrank) with funds still locked. */
 typedef struct engine_release_msg {
-  uint64_t uid;
-  unsigned asset;
+  uint32_t account; /* balance handle */
   int64_t amount;
 } engine_release_msg;
 
@@ -110,13 +118,14 @@ typedef struct engine_release_msg {
 int engine_hold_place(engine *e, const engine_cmd *cmd, engine_hold_msg *out);
 
 /*
- * Changes user uid's hold of `asset` by `delta` (> 0 locks more, < 0
- * releases). Returns 0, or ENGINE_CODE_INSUFFICIENT_BALANCE (nothing changed).
+ * Changes the hold of balance handle `account` by `delta` (> 0 locks more,
+ * < 0 releases). Returns 0, or ENGINE_CODE_INSUFFICIENT_BALANCE (nothing
+ * changed).
  */
-int engine_hold_adjust(engine *e, uint64_t uid, unsigned asset, int64_t delta);
+int engine_hold_adjust(engine *e, uint32_t account, int64_t delta);
 
-/* Locks all of uid's available `asset` and returns the amount (a market buy by qty). */
-int64_t engine_hold_all(engine *e, uint64_t uid, unsigned asset);
+/* Locks all that is available of balance handle `account`; returns the amount. */
+int64_t engine_hold_all(engine *e, uint32_t account);
 
 /* Deposit and withdraw commands (they touch only the hold stage's accounts). */
 void engine_hold_deposit(engine *e, const engine_cmd *cmd);

@@ -24,8 +24,9 @@ static inline bool is_limit_type(uint8_t type) {
   return type == ENGINE_TYPE_LIMIT || type == ENGINE_TYPE_STOP_LIMIT;
 }
 
-static inline unsigned held_asset(const engine_market *m, const book_order *o) {
-  return o->side == ENGINE_SIDE_BUY ? m->quote : m->base;
+/* The balance handle of what the order holds: quote for a buy, base for a sell. */
+static inline uint32_t held_account(const book_order *o) {
+  return o->side == ENGINE_SIDE_BUY ? o->acct_quote : o->acct_base;
 }
 
 static inline uint8_t open_status(const book_order *o) {
@@ -127,9 +128,9 @@ static void cid_remove(engine *e, uint32_t oi) {
 /* Order lifecycle                                                          */
 
 /* Releases what the order still holds. */
-static void release_hold(engine *e, const engine_market *m, book_order *o) {
+static void release_hold(engine *e, book_order *o) {
   if (o->hold == 0) return;
-  engine_release_msg r = {.uid = o->uid, .asset = held_asset(m, o), .amount = o->hold};
+  engine_release_msg r = {.account = held_account(o), .amount = o->hold};
   o->hold = 0;
   engine_settle_release(e, &r);
 }
@@ -141,7 +142,7 @@ static void release_hold(engine *e, const engine_market *m, book_order *o) {
 static void order_close(engine *e, uint32_t oi, uint8_t status, uint8_t flags) {
   book_order *o = book_order_at(&e->pool, oi);
   uint8_t prev = o->status;
-  release_hold(e, &e->markets[o->market], o);
+  release_hold(e, o);
   o->status = status;
   engine_emit_order(e, o, prev, flags);
   book_id_remove(&e->pool, oi);
@@ -211,6 +212,10 @@ static void fill(engine *e, engine_market *m, uint32_t ti, uint32_t mi, int64_t 
   f.taker_uid = t->uid;
   f.maker_order = k->id;
   f.taker_order = t->id;
+  f.maker_base = k->acct_base;
+  f.maker_quote = k->acct_quote;
+  f.taker_base = t->acct_base;
+  f.taker_quote = t->acct_quote;
   memcpy(f.maker_client_id, k->client_id, sizeof f.maker_client_id);
   memcpy(f.taker_client_id, t->client_id, sizeof f.taker_client_id);
   engine_settle_fill(e, &f);
@@ -342,7 +347,7 @@ static void enter_triggered(engine *e, engine_market *m, uint32_t oi) {
   uint8_t prev = o->status;
   if (o->type == ENGINE_TYPE_STOP_MARKET && o->side == ENGINE_SIDE_BUY &&
       !(o->flags & BOOK_ORDER_BY_QUOTE))
-    o->hold = engine_hold_all(e, o->uid, m->quote);
+    o->hold = engine_hold_all(e, o->acct_quote);
   if (o->type == ENGINE_TYPE_STOP_LIMIT &&
       ((o->post_only && would_cross(e, m, o->side, o->price)) ||
        (o->tif == ENGINE_TIF_FOK &&
@@ -387,6 +392,8 @@ static void order_init(engine *e, book_order *o, const engine_hold_msg *h, uint3
   o->created_ms = c->ts_ms;
   o->user = user;
   o->hold = h->hold;
+  o->acct_base = h->acct_base;
+  o->acct_quote = h->acct_quote;
   bool limit = is_limit_type(c->order_type);
   o->tif = limit ? c->tif : ENGINE_TIF_IOC;
   o->price = limit ? c->price : 0;
@@ -403,7 +410,9 @@ static void order_init(engine *e, book_order *o, const engine_hold_msg *h, uint3
 
 /* Rejects a held place: gives the funds back. */
 static void reject_held(engine *e, const engine_hold_msg *h, int code) {
-  engine_release_msg r = {.uid = h->cmd.uid, .asset = h->hold_asset, .amount = h->hold};
+  engine_release_msg r = {
+      .account = h->hold_asset == e->markets[h->cmd.market].base ? h->acct_base : h->acct_quote,
+      .amount = h->hold};
   engine_settle_release(e, &r);
   engine_emit_rejected(e, h->cmd.market, code);
 }
@@ -544,7 +553,7 @@ static int amend_check(engine *e, const engine_cmd *c, amend_plan *p) {
                 : !__builtin_mul_overflow(p->qty - o->filled, m->lot_units, &new_hold);
   if (!ok) return ENGINE_CODE_INSUFFICIENT_BALANCE;
   p->hold_delta = new_hold - o->hold;
-  if (p->hold_delta > accounts_available(&e->accounts, o->uid, held_asset(m, o)))
+  if (p->hold_delta > accounts_at(&e->accounts, held_account(o))->available)
     return ENGINE_CODE_INSUFFICIENT_BALANCE;
   if (o->post_only && p->price != o->price && would_cross(e, m, o->side, p->price))
     return ENGINE_CODE_POST_ONLY_WOULD_CROSS;
@@ -566,7 +575,7 @@ void engine_match_amend(engine *e, const engine_cmd *c) {
     if (p.qty == o->qty) return;
     book_reduce(&m->book, p.order, o->qty - p.qty);
     o->qty = p.qty;
-    if (engine_hold_adjust(e, o->uid, held_asset(m, o), p.hold_delta))
+    if (engine_hold_adjust(e, held_account(o), p.hold_delta))
       engine_fatal("amend: release refused");
     o->hold += p.hold_delta;
     engine_emit_order(e, o, o->status, ENGINE_EVENT_F_REPLY);
@@ -574,7 +583,7 @@ void engine_match_amend(engine *e, const engine_cmd *c) {
   }
   uint8_t prev = o->status;
   book_erase(&m->book, p.order);
-  if (engine_hold_adjust(e, o->uid, held_asset(m, o), p.hold_delta))
+  if (engine_hold_adjust(e, held_account(o), p.hold_delta))
     engine_fatal("amend: checked hold refused");
   o->hold += p.hold_delta;
   o->price = p.price;
