@@ -60,9 +60,14 @@ static int create_tables(engine *e, const engine_limits *lim) {
   e->cid_buckets = calloc(cid_slots, sizeof *e->cid_buckets);
   e->cid_mask = cid_slots - 1;
   e->triggered = calloc(lim->max_orders, sizeof *e->triggered);
+  e->chunk_capacity = lim->max_orders + lim->max_users;
+  e->chunks = calloc((size_t)e->chunk_capacity + 1, sizeof *e->chunks);
+  e->chunk_fresh = 1;
   e->fee_accounts = calloc(e->asset_count, sizeof *e->fee_accounts);
   e->markets = calloc(e->market_count ? e->market_count : 1, sizeof *e->markets);
-  if (!e->users || !e->cid_buckets || !e->triggered || !e->fee_accounts || !e->markets) return -1;
+  if (!e->users || !e->cid_buckets || !e->triggered || !e->chunks || !e->fee_accounts ||
+      !e->markets)
+    return -1;
   for (unsigned a = 0; a < e->asset_count; a++) {
     e->fee_accounts[a] = accounts_get(&e->accounts, e->fee_uid, a);
     if (e->fee_accounts[a] == ACCOUNTS_NONE) return -1;
@@ -128,6 +133,7 @@ void engine_destroy(engine *e) {
   book_pool_free(&e->pool);
   accounts_free(&e->accounts);
   free(e->users);
+  free(e->chunks);
   free(e->cid_buckets);
   free(e->triggered);
   free(e->fee_accounts);
@@ -402,11 +408,22 @@ int engine_check(const engine *e, char *err, size_t errlen) {
   for (uint64_t u = 0; u <= e->user_mask; u++) {
     if (!e->users[u].uid) continue;
     uint32_t n = 0;
-    for (uint32_t oi = e->users[u].head; oi; oi = book_order_at(&e->pool, oi)->user_next) {
-      const book_order *o = book_order_at(&e->pool, oi);
-      if (o->uid != e->users[u].uid || o->user != u)
-        rc = check_fail(err, errlen, "user list", o->id);
-      n++;
+    uint64_t last_id = 0;
+    for (uint32_t c = e->users[u].head; c; c = e->chunks[c].next) {
+      const engine_user_chunk *k = &e->chunks[c];
+      uint32_t live = 0;
+      for (unsigned s = 0; s < k->used; s++) {
+        if (!k->orders[s]) continue;
+        const book_order *o = book_order_at(&e->pool, k->orders[s]);
+        if (o->uid != e->users[u].uid || o->user != u || o->user_chunk != c || o->user_slot != s ||
+            o->id <= last_id)
+          rc = check_fail(err, errlen, "user list", o->id);
+        last_id = o->id;
+        live++;
+      }
+      if (live != k->live || (live == 0 && c != e->users[u].tail))
+        rc = check_fail(err, errlen, "user chunk", c);
+      n += live;
     }
     if (n != e->users[u].open) rc = check_fail(err, errlen, "user open count", 0);
     listed += n;

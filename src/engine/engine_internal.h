@@ -43,11 +43,28 @@ typedef struct engine_market {
   int64_t last_price;
 } engine_market;
 
-/* A user with open orders: the head of their order list. uid 0 marks a free slot. */
+/*
+ * A user's open orders, in id order, are a doubly-linked list of chunks of
+ * order indexes (why not a list through the orders themselves: linking a new
+ * order would write to the user's previous order and unlinking one to both
+ * neighbours, cold cache lines on a busy book; a chunk is appended to while
+ * warm, and closing an order clears one slot). A chunk is freed when its
+ * last live slot is cleared, unless it is the user's last chunk.
+ */
+#define ENGINE_USER_CHUNK_SLOTS 13
+
+typedef struct engine_user_chunk {
+  uint32_t next, prev;                      /* chunk list; next = free-list link when free */
+  uint16_t used;                            /* slots appended to (the next free slot) */
+  uint16_t live;                            /* slots still naming an open order */
+  uint32_t orders[ENGINE_USER_CHUNK_SLOTS]; /* order index, 0 = closed */
+} engine_user_chunk;
+
+/* A user with open orders. uid 0 marks a free slot of the user table. */
 typedef struct engine_user {
   uint64_t uid;
-  uint32_t head, tail; /* open orders in id order, through book_order.user_next/prev */
-  uint32_t open;       /* how many */
+  uint32_t head, tail; /* chunks, oldest first; 0 = none */
+  uint32_t open;       /* open orders */
   uint32_t reserved;
 } engine_user;
 
@@ -61,6 +78,8 @@ struct engine {
   engine_user *users;
   uint64_t user_mask;
   uint32_t user_count, user_capacity;
+  engine_user_chunk *chunks; /* [0] unused */
+  uint32_t chunk_capacity, chunk_free, chunk_fresh;
   uint32_t *cid_buckets; /* client_id index: chains through book_order.cid_next */
   uint64_t cid_mask;
   uint64_t next_order_id, next_trade_id;

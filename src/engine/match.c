@@ -63,31 +63,83 @@ static uint32_t user_get(engine *e, uint64_t uid) {
   }
 }
 
+/* A fresh chunk appended to u's list. The pool has room for one per order plus one per user. */
+static uint32_t chunk_append(engine *e, engine_user *u) {
+  uint32_t c = e->chunk_free;
+  if (c)
+    e->chunk_free = e->chunks[c].next;
+  else
+    c = e->chunk_fresh++;
+  engine_user_chunk *k = &e->chunks[c];
+  k->next = 0;
+  k->prev = u->tail;
+  k->used = k->live = 0;
+  if (u->tail)
+    e->chunks[u->tail].next = c;
+  else
+    u->head = c;
+  u->tail = c;
+  return c;
+}
+
+static void chunk_remove(engine *e, engine_user *u, uint32_t c) {
+  engine_user_chunk *k = &e->chunks[c];
+  if (k->prev)
+    e->chunks[k->prev].next = k->next;
+  else
+    u->head = k->next;
+  if (k->next)
+    e->chunks[k->next].prev = k->prev;
+  else
+    u->tail = k->prev;
+  k->next = e->chunk_free;
+  e->chunk_free = c;
+}
+
+/* Appends a new order (the highest id so far) to its user's list. */
 static void user_link(engine *e, uint32_t oi) {
   book_order *o = book_order_at(&e->pool, oi);
   engine_user *u = &e->users[o->user];
-  o->user_next = 0;
-  o->user_prev = u->tail;
-  if (u->tail)
-    book_order_at(&e->pool, u->tail)->user_next = oi;
-  else
-    u->head = oi;
-  u->tail = oi;
+  uint32_t c = u->tail;
+  if (!c || e->chunks[c].used == ENGINE_USER_CHUNK_SLOTS) c = chunk_append(e, u);
+  engine_user_chunk *k = &e->chunks[c];
+  o->user_chunk = c;
+  o->user_slot = (uint8_t)k->used;
+  k->orders[k->used++] = oi;
+  k->live++;
   u->open++;
 }
 
 static void user_unlink(engine *e, uint32_t oi) {
   book_order *o = book_order_at(&e->pool, oi);
   engine_user *u = &e->users[o->user];
-  if (o->user_prev)
-    book_order_at(&e->pool, o->user_prev)->user_next = o->user_next;
-  else
-    u->head = o->user_next;
-  if (o->user_next)
-    book_order_at(&e->pool, o->user_next)->user_prev = o->user_prev;
-  else
-    u->tail = o->user_prev;
+  uint32_t c = o->user_chunk;
+  engine_user_chunk *k = &e->chunks[c];
+  k->orders[o->user_slot] = 0;
   u->open--;
+  if (--k->live > 0) return;
+  if (c == u->tail)
+    k->used = 0; /* the last chunk stays, empty, to be appended to */
+  else
+    chunk_remove(e, u, c);
+}
+
+/*
+ * Copies the open orders of `user`, in id order, that are in `market` (or
+ * every market when market == ENGINE_MARKET_NONE) into out; returns how many.
+ * Only the chunks are read, and the orders when a market is given.
+ */
+static size_t user_orders(const engine *e, uint32_t user, uint32_t market, uint32_t *out) {
+  size_t n = 0;
+  for (uint32_t c = e->users[user].head; c; c = e->chunks[c].next) {
+    const engine_user_chunk *k = &e->chunks[c];
+    for (unsigned s = 0; s < k->used; s++) {
+      uint32_t oi = k->orders[s];
+      if (oi && (market == ENGINE_MARKET_NONE || book_order_at(&e->pool, oi)->market == market))
+        out[n++] = oi;
+    }
+  }
+  return n;
 }
 
 static uint64_t cid_hash(uint64_t uid, const char *client_id) {
@@ -501,17 +553,13 @@ void engine_match_cancel_all(engine *e, const engine_cmd *c) {
     return;
   }
   uint32_t user = user_find(e, c->uid);
-  int64_t count = 0;
-  if (user != UINT32_MAX) {
-    for (uint32_t oi = e->users[user].head; oi; oi = book_order_at(&e->pool, oi)->user_next)
-      count += !one_market || book_order_at(&e->pool, oi)->market == c->market;
-  }
-  engine_emit_accepted(e, one_market ? c->market : ENGINE_MARKET_NONE, 0, count);
-  if (user == UINT32_MAX) return;
-  for (uint32_t oi = e->users[user].head, next; oi; oi = next) {
-    next = book_order_at(&e->pool, oi)->user_next;
-    if (!one_market || book_order_at(&e->pool, oi)->market == c->market) order_cancel(e, oi, 0);
-  }
+  /* Listed first (the ack carries the count), then cancelled in id order. */
+  size_t count =
+      user == UINT32_MAX
+          ? 0
+          : user_orders(e, user, one_market ? c->market : ENGINE_MARKET_NONE, e->triggered);
+  engine_emit_accepted(e, one_market ? c->market : ENGINE_MARKET_NONE, 0, (int64_t)count);
+  for (size_t i = 0; i < count; i++) order_cancel(e, e->triggered[i], 0);
 }
 
 /* ------------------------------------------------------------------------ */
