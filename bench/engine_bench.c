@@ -4,8 +4,12 @@
  *   (a) the exchange-core mix on one market: ~9 % GTC limits, 3 % IOC, 6 %
  *       cancels, 82 % amends that move an order's price, ~1000 resting orders
  *       over ~750 price levels, 1000 users, maker/taker fees on;
- *   (b) inserts only, as Liquibook measures: random buy and sell limits in a
- *       narrow band (21 ticks), about half of them crossing.
+ *   (b) inserts only, as Liquibook's test/perf/pt_order_book.cpp measures:
+ *       alternating buy and sell limits, buys at 1880..1889 and sells at
+ *       1884..1893 (about half can cross), 100..1000 lots; the book keeps
+ *       what does not trade, so it grows through the run as Liquibook's does.
+ *       Liquibook's loop only matches; this one also settles balances and
+ *       fees and emits every event.
  *
  * Method. Each command stream is generated once by driving an engine and
  * mirroring its open orders from its events (so cancels and amends name live
@@ -99,7 +103,8 @@ typedef struct op {
 typedef struct stream {
   op *ops;
   size_t count;
-  size_t warmup; /* the first `warmup` ops build the book and are not timed */
+  size_t warmup;      /* the first `warmup` ops build the book and are not timed */
+  size_t peak_orders; /* most orders open at once: sizes the replaying engine's pools */
 } stream;
 
 static config cfg;
@@ -237,12 +242,18 @@ static op next_mix_op(void) {
   return o;
 }
 
-/* One insert of (b): a random limit within 10 ticks of the mid. */
+/*
+ * One insert of (b), Liquibook's pt_order_book distribution: sides alternate,
+ * buys at 1880..1889, sells at 1884..1893 (so about half can cross), quantity
+ * 100..1000 in steps of 100.
+ */
+static size_t insert_serial;
+
 static op next_insert_op(void) {
   op o = {.type = ENGINE_CMD_PLACE, .tif = ENGINE_TIF_GTC, .uid = (uint32_t)(1 + rng() % USERS)};
-  o.side = (uint8_t)(rng() % 2);
-  o.price = MID + (int64_t)(rng() % 21) - 10;
-  o.qty = 1 + (int64_t)(rng() % 100);
+  o.side = insert_serial++ % 2 ? ENGINE_SIDE_SELL : ENGINE_SIDE_BUY;
+  o.price = (o.side == ENGINE_SIDE_BUY ? 1880 : 1884) + (int64_t)(rng() % 10);
+  o.qty = (1 + (int64_t)(rng() % 10)) * 100;
   return o;
 }
 
@@ -259,7 +270,8 @@ static engine *bench_engine(uint32_t max_orders, unsigned window_bits) {
   engine_limits lim = {.max_orders = max_orders,
                        .max_accounts = 4 * USERS,
                        .max_users = 2 * USERS,
-                       .price_window_bits = window_bits};
+                       .price_window_bits = window_bits,
+                       .prefault = true};
   engine *e = engine_create(&cfg, &lim, err, sizeof err);
   if (!e) {
     fprintf(stderr, "engine_bench: %s\n", err);
@@ -285,6 +297,7 @@ static stream generate(size_t count, size_t warmup, bool mix) {
     s.ops[i] = mix ? next_mix_op() : next_insert_op();
     op_to_cmd(&s.ops[i], &c);
     engine_process(e, &c, count_trades, NULL);
+    if (engine_open_orders(e) > s.peak_orders) s.peak_orders = engine_open_orders(e);
   }
   engine_level bids[2048], asks[2048];
   size_t nb = engine_depth(e, 0, ENGINE_SIDE_BUY, bids, 2048);
@@ -315,7 +328,7 @@ static void warm(engine *e, const stream *s) {
 }
 
 static double run_throughput(const stream *s, unsigned window_bits) {
-  engine *e = bench_engine((uint32_t)s->count + 16, window_bits);
+  engine *e = bench_engine((uint32_t)s->peak_orders + 1024, window_bits);
   warm(e, s);
   engine_cmd c = {.market = 0};
   uint64_t t0 = clock_mono_ns();
@@ -329,7 +342,7 @@ static double run_throughput(const stream *s, unsigned window_bits) {
 }
 
 static void run_latency(const stream *s, unsigned window_bits, uint64_t *samples, result *r) {
-  engine *e = bench_engine((uint32_t)s->count + 16, window_bits);
+  engine *e = bench_engine((uint32_t)s->peak_orders + 1024, window_bits);
   warm(e, s);
   engine_cmd c = {.market = 0};
   size_t n = 0;
@@ -383,7 +396,7 @@ static void report(const char *name, const stream *s, int reps) {
 
 int main(int argc, char **argv) {
   size_t count_a = argc > 1 ? strtoull(argv[1], NULL, 10) : 2000000;
-  size_t count_b = argc > 2 ? strtoull(argv[2], NULL, 10) : 1000000;
+  size_t count_b = argc > 2 ? strtoull(argv[2], NULL, 10) : 2000000;
   int reps = argc > 3 ? atoi(argv[3]) : 5;
   if (reps < 1 || reps > 31 || count_a < 10000 || count_b < 1000) {
     fprintf(stderr,
@@ -405,7 +418,7 @@ int main(int argc, char **argv) {
   report("(a) exchange-core mix: 9% GTC, 3% IOC, 6% cancel, 82% move; ~1000 orders, 1000 users", &a,
          reps);
   stream b = generate(count_b, 0, false);
-  report("(b) inserts only: random limits within +-10 ticks, about half crossing", &b, reps);
+  report("(b) inserts only (Liquibook pt_order_book distribution)", &b, reps);
   free(a.ops);
   free(b.ops);
   return 0;

@@ -75,6 +75,29 @@ static int create_tables(engine *e, const engine_limits *lim) {
   return 0;
 }
 
+/* Writes one byte per page so the kernel maps every page now, not on the hot path. */
+static void prefault(void *memory, size_t bytes) {
+  volatile char *p = memory;
+  for (size_t i = 0; i < bytes; i += 4096) p[i] = 0;
+}
+
+static void prefault_all(engine *e) {
+  prefault(e->pool.orders, ((size_t)e->pool.order_capacity + 1) * sizeof *e->pool.orders);
+  prefault(e->pool.levels, ((size_t)e->pool.order_capacity + 1) * sizeof *e->pool.levels);
+  prefault(e->pool.id_buckets, (e->pool.id_mask + 1) * sizeof *e->pool.id_buckets);
+  prefault(e->accounts.slots, (e->accounts.mask + 1) * sizeof *e->accounts.slots);
+  prefault(e->accounts.dirty, (size_t)e->accounts.capacity * sizeof *e->accounts.dirty);
+  prefault(e->users, (e->user_mask + 1) * sizeof *e->users);
+  prefault(e->chunks, ((size_t)e->chunk_capacity + 1) * sizeof *e->chunks);
+  prefault(e->cid_buckets, (e->cid_mask + 1) * sizeof *e->cid_buckets);
+  prefault(e->triggered, (size_t)e->pool.order_capacity * sizeof *e->triggered);
+  for (unsigned i = 0; i < e->market_count; i++) {
+    book *b = &e->markets[i].book;
+    prefault(b->slots, (size_t)b->window * sizeof *b->slots);
+    for (int s = 0; s < 2; s++) prefault(b->sides[s].bits0, b->window / 8);
+  }
+}
+
 static int create_markets(engine *e, const engine_limits *lim) {
   for (unsigned i = 0; i < e->market_count; i++) {
     const config_market *cm = &e->cfg->markets[i];
@@ -122,6 +145,7 @@ engine *engine_create(const config *cfg, const engine_limits *limits, char *err,
     fail(err, errlen, "out of memory for the configured limits", NULL);
     return NULL;
   }
+  if (lim.prefault) prefault_all(e);
   return e;
 }
 

@@ -307,6 +307,8 @@ static match_end match_taker(engine *e, engine_market *m, uint32_t ti) {
       return MATCH_BUDGET;
     uint32_t mi = l->head;
     const book_order *k = book_order_at(&e->pool, mi);
+    /* The next maker is most likely next to trade, and long out of cache. */
+    if (k->next) __builtin_prefetch(book_order_at(&e->pool, k->next));
     if (k->uid == t->uid && t->stp != ENGINE_STP_NONE) {
       if (t->stp == ENGINE_STP_CANCEL_TAKER) return MATCH_STP;
       order_cancel(e, mi, 0);

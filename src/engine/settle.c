@@ -19,8 +19,11 @@ static bool discounted(const engine *e, uint64_t uid) {
 /* floor(received x rate / 1e6), or with the discount floor(received x rate x (100 - pct) / 1e8). */
 static int64_t fee_for(const engine *e, int64_t received, int32_t rate, bool discount) {
   if (rate <= 0 || received <= 0) return 0;
+  int64_t scaled;
   if (discount)
     return (int64_t)(((__int128)received * rate * (100 - (int)e->discount_pct)) / 100000000);
+  /* The 128-bit division is a library call; most products fit in 64 bits. */
+  if (!__builtin_mul_overflow(received, (int64_t)rate, &scaled)) return scaled / 1000000;
   return (int64_t)(((__int128)received * rate) / 1000000);
 }
 
