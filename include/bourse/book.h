@@ -64,17 +64,18 @@ typedef struct book_order {
   int64_t hold;   /* units of the held asset still locked for this order */
   /* -- */
   uint8_t side, type, tif, stp, post_only;
-  uint8_t status; /* engine_status */
-  uint8_t flags;  /* BOOK_ORDER_* */
-  uint8_t reserved;
+  uint8_t status;    /* engine_status */
+  uint8_t flags;     /* BOOK_ORDER_* */
+  uint8_t user_slot; /* position in user_chunk */
   uint32_t market;
   int64_t stop;         /* stop price in ticks */
   int64_t quote_qty;    /* market buy budget in quote units */
   int64_t filled_quote; /* quote units traded */
   int64_t created_ms;
-  uint32_t user;                 /* index of the owner's record in the engine's user table */
-  uint32_t user_next, user_prev; /* the owner's open orders, in id order */
-  uint32_t cid_next;             /* client_id hash chain */
+  uint32_t user;                  /* index of the owner's record in the engine's user table */
+  uint32_t user_chunk;            /* the chunk of the owner's order list holding this order */
+  uint32_t cid_next;              /* client_id hash chain */
+  uint32_t acct_base, acct_quote; /* the owner's balance handles (engine_internal.h) */
   uint64_t cid_hash;
   char client_id[ENGINE_CLIENT_ID_MAX + 1];
 } book_order;

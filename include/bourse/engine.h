@@ -233,6 +233,8 @@ typedef struct engine_limits {
   uint32_t max_accounts;      /* (uid, asset) balances; 1<<20 */
   uint32_t max_users;         /* users with orders; 1<<18 */
   unsigned price_window_bits; /* per-book direct price window of 2^bits ticks, 6..18; 16 */
+  bool prefault; /* touch every page of the pools at creation, so the hot path never takes a
+                    page fault (a server wants this; tests and tools save the memory) */
 } engine_limits;
 
 typedef struct engine engine;

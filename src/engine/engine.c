@@ -60,14 +60,42 @@ static int create_tables(engine *e, const engine_limits *lim) {
   e->cid_buckets = calloc(cid_slots, sizeof *e->cid_buckets);
   e->cid_mask = cid_slots - 1;
   e->triggered = calloc(lim->max_orders, sizeof *e->triggered);
+  e->chunk_capacity = lim->max_orders + lim->max_users;
+  e->chunks = calloc((size_t)e->chunk_capacity + 1, sizeof *e->chunks);
+  e->chunk_fresh = 1;
   e->fee_accounts = calloc(e->asset_count, sizeof *e->fee_accounts);
   e->markets = calloc(e->market_count ? e->market_count : 1, sizeof *e->markets);
-  if (!e->users || !e->cid_buckets || !e->triggered || !e->fee_accounts || !e->markets) return -1;
+  if (!e->users || !e->cid_buckets || !e->triggered || !e->chunks || !e->fee_accounts ||
+      !e->markets)
+    return -1;
   for (unsigned a = 0; a < e->asset_count; a++) {
     e->fee_accounts[a] = accounts_get(&e->accounts, e->fee_uid, a);
     if (e->fee_accounts[a] == ACCOUNTS_NONE) return -1;
   }
   return 0;
+}
+
+/* Writes one byte per page so the kernel maps every page now, not on the hot path. */
+static void prefault(void *memory, size_t bytes) {
+  volatile char *p = memory;
+  for (size_t i = 0; i < bytes; i += 4096) p[i] = 0;
+}
+
+static void prefault_all(engine *e) {
+  prefault(e->pool.orders, ((size_t)e->pool.order_capacity + 1) * sizeof *e->pool.orders);
+  prefault(e->pool.levels, ((size_t)e->pool.order_capacity + 1) * sizeof *e->pool.levels);
+  prefault(e->pool.id_buckets, (e->pool.id_mask + 1) * sizeof *e->pool.id_buckets);
+  prefault(e->accounts.slots, (e->accounts.mask + 1) * sizeof *e->accounts.slots);
+  prefault(e->accounts.dirty, (size_t)e->accounts.capacity * sizeof *e->accounts.dirty);
+  prefault(e->users, (e->user_mask + 1) * sizeof *e->users);
+  prefault(e->chunks, ((size_t)e->chunk_capacity + 1) * sizeof *e->chunks);
+  prefault(e->cid_buckets, (e->cid_mask + 1) * sizeof *e->cid_buckets);
+  prefault(e->triggered, (size_t)e->pool.order_capacity * sizeof *e->triggered);
+  for (unsigned i = 0; i < e->market_count; i++) {
+    book *b = &e->markets[i].book;
+    prefault(b->slots, (size_t)b->window * sizeof *b->slots);
+    for (int s = 0; s < 2; s++) prefault(b->sides[s].bits0, b->window / 8);
+  }
 }
 
 static int create_markets(engine *e, const engine_limits *lim) {
@@ -117,6 +145,7 @@ engine *engine_create(const config *cfg, const engine_limits *limits, char *err,
     fail(err, errlen, "out of memory for the configured limits", NULL);
     return NULL;
   }
+  if (lim.prefault) prefault_all(e);
   return e;
 }
 
@@ -128,6 +157,7 @@ void engine_destroy(engine *e) {
   book_pool_free(&e->pool);
   accounts_free(&e->accounts);
   free(e->users);
+  free(e->chunks);
   free(e->cid_buckets);
   free(e->triggered);
   free(e->fee_accounts);
@@ -367,6 +397,9 @@ static int check_order(const engine *e, uint32_t oi, __int128 *holds, char *err,
   unsigned asset = o->side == ENGINE_SIDE_BUY ? m->quote : m->base;
   uint32_t index = accounts_find(&e->accounts, o->uid, asset);
   if (index == ACCOUNTS_NONE) return check_fail(err, errlen, "no balance entry", o->id);
+  if (o->acct_base != accounts_find(&e->accounts, o->uid, m->base) ||
+      o->acct_quote != accounts_find(&e->accounts, o->uid, m->quote))
+    return check_fail(err, errlen, "balance handles", o->id);
   holds[index] += o->hold;
   return 0;
 }
@@ -399,11 +432,22 @@ int engine_check(const engine *e, char *err, size_t errlen) {
   for (uint64_t u = 0; u <= e->user_mask; u++) {
     if (!e->users[u].uid) continue;
     uint32_t n = 0;
-    for (uint32_t oi = e->users[u].head; oi; oi = book_order_at(&e->pool, oi)->user_next) {
-      const book_order *o = book_order_at(&e->pool, oi);
-      if (o->uid != e->users[u].uid || o->user != u)
-        rc = check_fail(err, errlen, "user list", o->id);
-      n++;
+    uint64_t last_id = 0;
+    for (uint32_t c = e->users[u].head; c; c = e->chunks[c].next) {
+      const engine_user_chunk *k = &e->chunks[c];
+      uint32_t live = 0;
+      for (unsigned s = 0; s < k->used; s++) {
+        if (!k->orders[s]) continue;
+        const book_order *o = book_order_at(&e->pool, k->orders[s]);
+        if (o->uid != e->users[u].uid || o->user != u || o->user_chunk != c || o->user_slot != s ||
+            o->id <= last_id)
+          rc = check_fail(err, errlen, "user list", o->id);
+        last_id = o->id;
+        live++;
+      }
+      if (live != k->live || (live == 0 && c != e->users[u].tail))
+        rc = check_fail(err, errlen, "user chunk", c);
+      n += live;
     }
     if (n != e->users[u].open) rc = check_fail(err, errlen, "user open count", 0);
     listed += n;

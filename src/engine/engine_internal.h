@@ -16,6 +16,12 @@
  * message when they run apart: the hold stage reads the market's last price
  * (4002 checks) and the match stage asks the hold stage for the whole
  * available quote when a stop_market buy by qty triggers.
+ *
+ * Balance handles: the hold stage looks a user's (uid, asset) entries up
+ * once per order and hands their indexes (`acct_*`, into the accounts table
+ * of the user's owner) down the pipeline with the order; the settle stage,
+ * which runs on that same owner, uses them instead of hashing (uid, asset)
+ * again on every fill. Entries never move, so a handle stays valid.
  */
 #ifndef BOURSE_ENGINE_INTERNAL_H
 #define BOURSE_ENGINE_INTERNAL_H
@@ -37,11 +43,28 @@ typedef struct engine_market {
   int64_t last_price;
 } engine_market;
 
-/* A user with open orders: the head of their order list. uid 0 marks a free slot. */
+/*
+ * A user's open orders, in id order, are a doubly-linked list of chunks of
+ * order indexes (why not a list through the orders themselves: linking a new
+ * order would write to the user's previous order and unlinking one to both
+ * neighbours, cold cache lines on a busy book; a chunk is appended to while
+ * warm, and closing an order clears one slot). A chunk is freed when its
+ * last live slot is cleared, unless it is the user's last chunk.
+ */
+#define ENGINE_USER_CHUNK_SLOTS 13
+
+typedef struct engine_user_chunk {
+  uint32_t next, prev;                      /* chunk list; next = free-list link when free */
+  uint16_t used;                            /* slots appended to (the next free slot) */
+  uint16_t live;                            /* slots still naming an open order */
+  uint32_t orders[ENGINE_USER_CHUNK_SLOTS]; /* order index, 0 = closed */
+} engine_user_chunk;
+
+/* A user with open orders. uid 0 marks a free slot of the user table. */
 typedef struct engine_user {
   uint64_t uid;
-  uint32_t head, tail; /* open orders in id order, through book_order.user_next/prev */
-  uint32_t open;       /* how many */
+  uint32_t head, tail; /* chunks, oldest first; 0 = none */
+  uint32_t open;       /* open orders */
   uint32_t reserved;
 } engine_user;
 
@@ -55,6 +78,8 @@ struct engine {
   engine_user *users;
   uint64_t user_mask;
   uint32_t user_count, user_capacity;
+  engine_user_chunk *chunks; /* [0] unused */
+  uint32_t chunk_capacity, chunk_free, chunk_fresh;
   uint32_t *cid_buckets; /* client_id index: chains through book_order.cid_next */
   uint64_t cid_mask;
   uint64_t next_order_id, next_trade_id;
@@ -75,7 +100,8 @@ struct engine {
 typedef struct engine_hold_msg {
   engine_cmd cmd;
   unsigned hold_asset;
-  int64_t hold; /* units locked (0 for a stop_market buy by qty) */
+  uint32_t acct_base, acct_quote; /* the user's balance entries of the market's assets */
+  int64_t hold;                   /* units locked (0 for a stop_market buy by qty) */
 } engine_hold_msg;
 
 /* match -> settle: one fill. */
@@ -90,14 +116,15 @@ typedef struct engine_fill_msg {
   uint64_t trade_id;
   uint64_t maker_uid, taker_uid;
   uint64_t maker_order, taker_order;
+  uint32_t maker_base, maker_quote; /* balance handles */
+  uint32_t taker_base, taker_quote;
   char maker_client_id[ENGINE_CLIENT_ID_MAX + 1];
   char taker_client_id[ENGINE_CLIENT_ID_MAX + 1];
 } engine_fill_msg;
 
 /* match -> settle: an order ended (or shrank) with funds still locked. */
 typedef struct engine_release_msg {
-  uint64_t uid;
-  unsigned asset;
+  uint32_t account; /* balance handle */
   int64_t amount;
 } engine_release_msg;
 
@@ -110,13 +137,14 @@ typedef struct engine_release_msg {
 int engine_hold_place(engine *e, const engine_cmd *cmd, engine_hold_msg *out);
 
 /*
- * Changes user uid's hold of `asset` by `delta` (> 0 locks more, < 0
- * releases). Returns 0, or ENGINE_CODE_INSUFFICIENT_BALANCE (nothing changed).
+ * Changes the hold of balance handle `account` by `delta` (> 0 locks more,
+ * < 0 releases). Returns 0, or ENGINE_CODE_INSUFFICIENT_BALANCE (nothing
+ * changed).
  */
-int engine_hold_adjust(engine *e, uint64_t uid, unsigned asset, int64_t delta);
+int engine_hold_adjust(engine *e, uint32_t account, int64_t delta);
 
-/* Locks all of uid's available `asset` and returns the amount (a market buy by qty). */
-int64_t engine_hold_all(engine *e, uint64_t uid, unsigned asset);
+/* Locks all that is available of balance handle `account`; returns the amount. */
+int64_t engine_hold_all(engine *e, uint32_t account);
 
 /* Deposit and withdraw commands (they touch only the hold stage's accounts). */
 void engine_hold_deposit(engine *e, const engine_cmd *cmd);

@@ -107,36 +107,36 @@ int engine_hold_place(engine *e, const engine_cmd *c, engine_hold_msg *out) {
   bool all;
   code = hold_needed(m, c, &asset, &amount, &all);
   if (code) return code;
-  int64_t available = accounts_available(&e->accounts, c->uid, asset);
+  /* Look before creating: a rejected order leaves no empty entries behind. */
+  uint32_t held = accounts_find(&e->accounts, c->uid, asset);
+  int64_t available = held == ACCOUNTS_NONE ? 0 : accounts_at(&e->accounts, held)->available;
   if (all) {
     if (available == 0) return ENGINE_CODE_INSUFFICIENT_BALANCE;
     amount = available;
   }
   if (amount > available) return ENGINE_CODE_INSUFFICIENT_BALANCE;
   /* Both entries exist from here on, so settling a fill never needs a new one. */
-  uint32_t held = accounts_get(&e->accounts, c->uid, asset);
+  if (held == ACCOUNTS_NONE) held = accounts_get(&e->accounts, c->uid, asset);
   uint32_t other = accounts_get(&e->accounts, c->uid, asset == m->base ? m->quote : m->base);
   if (held == ACCOUNTS_NONE || other == ACCOUNTS_NONE) return ENGINE_CODE_CAPACITY;
   if (accounts_hold(&e->accounts, held, amount)) engine_fatal("hold: checked amount refused");
   out->cmd = *c;
   out->hold_asset = asset;
+  out->acct_base = asset == m->base ? held : other;
+  out->acct_quote = asset == m->base ? other : held;
   out->hold = amount;
   return ENGINE_OK;
 }
 
-int engine_hold_adjust(engine *e, uint64_t uid, unsigned asset, int64_t delta) {
+int engine_hold_adjust(engine *e, uint32_t index, int64_t delta) {
   if (delta == 0) return ENGINE_OK;
-  uint32_t index = accounts_find(&e->accounts, uid, asset);
-  if (index == ACCOUNTS_NONE) return ENGINE_CODE_INSUFFICIENT_BALANCE;
   if (delta > 0)
     return accounts_hold(&e->accounts, index, delta) ? ENGINE_CODE_INSUFFICIENT_BALANCE : ENGINE_OK;
   if (accounts_release(&e->accounts, index, -delta)) engine_fatal("hold: release above hold");
   return ENGINE_OK;
 }
 
-int64_t engine_hold_all(engine *e, uint64_t uid, unsigned asset) {
-  uint32_t index = accounts_find(&e->accounts, uid, asset);
-  if (index == ACCOUNTS_NONE) return 0;
+int64_t engine_hold_all(engine *e, uint32_t index) {
   int64_t amount = accounts_at(&e->accounts, index)->available;
   if (accounts_hold(&e->accounts, index, amount)) engine_fatal("hold: available refused");
   return amount;

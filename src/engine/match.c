@@ -24,8 +24,9 @@ static inline bool is_limit_type(uint8_t type) {
   return type == ENGINE_TYPE_LIMIT || type == ENGINE_TYPE_STOP_LIMIT;
 }
 
-static inline unsigned held_asset(const engine_market *m, const book_order *o) {
-  return o->side == ENGINE_SIDE_BUY ? m->quote : m->base;
+/* The balance handle of what the order holds: quote for a buy, base for a sell. */
+static inline uint32_t held_account(const book_order *o) {
+  return o->side == ENGINE_SIDE_BUY ? o->acct_quote : o->acct_base;
 }
 
 static inline uint8_t open_status(const book_order *o) {
@@ -62,31 +63,83 @@ static uint32_t user_get(engine *e, uint64_t uid) {
   }
 }
 
+/* A fresh chunk appended to u's list. The pool has room for one per order plus one per user. */
+static uint32_t chunk_append(engine *e, engine_user *u) {
+  uint32_t c = e->chunk_free;
+  if (c)
+    e->chunk_free = e->chunks[c].next;
+  else
+    c = e->chunk_fresh++;
+  engine_user_chunk *k = &e->chunks[c];
+  k->next = 0;
+  k->prev = u->tail;
+  k->used = k->live = 0;
+  if (u->tail)
+    e->chunks[u->tail].next = c;
+  else
+    u->head = c;
+  u->tail = c;
+  return c;
+}
+
+static void chunk_remove(engine *e, engine_user *u, uint32_t c) {
+  engine_user_chunk *k = &e->chunks[c];
+  if (k->prev)
+    e->chunks[k->prev].next = k->next;
+  else
+    u->head = k->next;
+  if (k->next)
+    e->chunks[k->next].prev = k->prev;
+  else
+    u->tail = k->prev;
+  k->next = e->chunk_free;
+  e->chunk_free = c;
+}
+
+/* Appends a new order (the highest id so far) to its user's list. */
 static void user_link(engine *e, uint32_t oi) {
   book_order *o = book_order_at(&e->pool, oi);
   engine_user *u = &e->users[o->user];
-  o->user_next = 0;
-  o->user_prev = u->tail;
-  if (u->tail)
-    book_order_at(&e->pool, u->tail)->user_next = oi;
-  else
-    u->head = oi;
-  u->tail = oi;
+  uint32_t c = u->tail;
+  if (!c || e->chunks[c].used == ENGINE_USER_CHUNK_SLOTS) c = chunk_append(e, u);
+  engine_user_chunk *k = &e->chunks[c];
+  o->user_chunk = c;
+  o->user_slot = (uint8_t)k->used;
+  k->orders[k->used++] = oi;
+  k->live++;
   u->open++;
 }
 
 static void user_unlink(engine *e, uint32_t oi) {
   book_order *o = book_order_at(&e->pool, oi);
   engine_user *u = &e->users[o->user];
-  if (o->user_prev)
-    book_order_at(&e->pool, o->user_prev)->user_next = o->user_next;
-  else
-    u->head = o->user_next;
-  if (o->user_next)
-    book_order_at(&e->pool, o->user_next)->user_prev = o->user_prev;
-  else
-    u->tail = o->user_prev;
+  uint32_t c = o->user_chunk;
+  engine_user_chunk *k = &e->chunks[c];
+  k->orders[o->user_slot] = 0;
   u->open--;
+  if (--k->live > 0) return;
+  if (c == u->tail)
+    k->used = 0; /* the last chunk stays, empty, to be appended to */
+  else
+    chunk_remove(e, u, c);
+}
+
+/*
+ * Copies the open orders of `user`, in id order, that are in `market` (or
+ * every market when market == ENGINE_MARKET_NONE) into out; returns how many.
+ * Only the chunks are read, and the orders when a market is given.
+ */
+static size_t user_orders(const engine *e, uint32_t user, uint32_t market, uint32_t *out) {
+  size_t n = 0;
+  for (uint32_t c = e->users[user].head; c; c = e->chunks[c].next) {
+    const engine_user_chunk *k = &e->chunks[c];
+    for (unsigned s = 0; s < k->used; s++) {
+      uint32_t oi = k->orders[s];
+      if (oi && (market == ENGINE_MARKET_NONE || book_order_at(&e->pool, oi)->market == market))
+        out[n++] = oi;
+    }
+  }
+  return n;
 }
 
 static uint64_t cid_hash(uint64_t uid, const char *client_id) {
@@ -127,9 +180,9 @@ static void cid_remove(engine *e, uint32_t oi) {
 /* Order lifecycle                                                          */
 
 /* Releases what the order still holds. */
-static void release_hold(engine *e, const engine_market *m, book_order *o) {
+static void release_hold(engine *e, book_order *o) {
   if (o->hold == 0) return;
-  engine_release_msg r = {.uid = o->uid, .asset = held_asset(m, o), .amount = o->hold};
+  engine_release_msg r = {.account = held_account(o), .amount = o->hold};
   o->hold = 0;
   engine_settle_release(e, &r);
 }
@@ -141,7 +194,7 @@ static void release_hold(engine *e, const engine_market *m, book_order *o) {
 static void order_close(engine *e, uint32_t oi, uint8_t status, uint8_t flags) {
   book_order *o = book_order_at(&e->pool, oi);
   uint8_t prev = o->status;
-  release_hold(e, &e->markets[o->market], o);
+  release_hold(e, o);
   o->status = status;
   engine_emit_order(e, o, prev, flags);
   book_id_remove(&e->pool, oi);
@@ -211,6 +264,10 @@ static void fill(engine *e, engine_market *m, uint32_t ti, uint32_t mi, int64_t 
   f.taker_uid = t->uid;
   f.maker_order = k->id;
   f.taker_order = t->id;
+  f.maker_base = k->acct_base;
+  f.maker_quote = k->acct_quote;
+  f.taker_base = t->acct_base;
+  f.taker_quote = t->acct_quote;
   memcpy(f.maker_client_id, k->client_id, sizeof f.maker_client_id);
   memcpy(f.taker_client_id, t->client_id, sizeof f.taker_client_id);
   engine_settle_fill(e, &f);
@@ -250,6 +307,8 @@ static match_end match_taker(engine *e, engine_market *m, uint32_t ti) {
       return MATCH_BUDGET;
     uint32_t mi = l->head;
     const book_order *k = book_order_at(&e->pool, mi);
+    /* The next maker is most likely next to trade, and long out of cache. */
+    if (k->next) __builtin_prefetch(book_order_at(&e->pool, k->next));
     if (k->uid == t->uid && t->stp != ENGINE_STP_NONE) {
       if (t->stp == ENGINE_STP_CANCEL_TAKER) return MATCH_STP;
       order_cancel(e, mi, 0);
@@ -342,7 +401,7 @@ static void enter_triggered(engine *e, engine_market *m, uint32_t oi) {
   uint8_t prev = o->status;
   if (o->type == ENGINE_TYPE_STOP_MARKET && o->side == ENGINE_SIDE_BUY &&
       !(o->flags & BOOK_ORDER_BY_QUOTE))
-    o->hold = engine_hold_all(e, o->uid, m->quote);
+    o->hold = engine_hold_all(e, o->acct_quote);
   if (o->type == ENGINE_TYPE_STOP_LIMIT &&
       ((o->post_only && would_cross(e, m, o->side, o->price)) ||
        (o->tif == ENGINE_TIF_FOK &&
@@ -387,6 +446,8 @@ static void order_init(engine *e, book_order *o, const engine_hold_msg *h, uint3
   o->created_ms = c->ts_ms;
   o->user = user;
   o->hold = h->hold;
+  o->acct_base = h->acct_base;
+  o->acct_quote = h->acct_quote;
   bool limit = is_limit_type(c->order_type);
   o->tif = limit ? c->tif : ENGINE_TIF_IOC;
   o->price = limit ? c->price : 0;
@@ -403,7 +464,9 @@ static void order_init(engine *e, book_order *o, const engine_hold_msg *h, uint3
 
 /* Rejects a held place: gives the funds back. */
 static void reject_held(engine *e, const engine_hold_msg *h, int code) {
-  engine_release_msg r = {.uid = h->cmd.uid, .asset = h->hold_asset, .amount = h->hold};
+  engine_release_msg r = {
+      .account = h->hold_asset == e->markets[h->cmd.market].base ? h->acct_base : h->acct_quote,
+      .amount = h->hold};
   engine_settle_release(e, &r);
   engine_emit_rejected(e, h->cmd.market, code);
 }
@@ -492,17 +555,13 @@ void engine_match_cancel_all(engine *e, const engine_cmd *c) {
     return;
   }
   uint32_t user = user_find(e, c->uid);
-  int64_t count = 0;
-  if (user != UINT32_MAX) {
-    for (uint32_t oi = e->users[user].head; oi; oi = book_order_at(&e->pool, oi)->user_next)
-      count += !one_market || book_order_at(&e->pool, oi)->market == c->market;
-  }
-  engine_emit_accepted(e, one_market ? c->market : ENGINE_MARKET_NONE, 0, count);
-  if (user == UINT32_MAX) return;
-  for (uint32_t oi = e->users[user].head, next; oi; oi = next) {
-    next = book_order_at(&e->pool, oi)->user_next;
-    if (!one_market || book_order_at(&e->pool, oi)->market == c->market) order_cancel(e, oi, 0);
-  }
+  /* Listed first (the ack carries the count), then cancelled in id order. */
+  size_t count =
+      user == UINT32_MAX
+          ? 0
+          : user_orders(e, user, one_market ? c->market : ENGINE_MARKET_NONE, e->triggered);
+  engine_emit_accepted(e, one_market ? c->market : ENGINE_MARKET_NONE, 0, (int64_t)count);
+  for (size_t i = 0; i < count; i++) order_cancel(e, e->triggered[i], 0);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -544,7 +603,7 @@ static int amend_check(engine *e, const engine_cmd *c, amend_plan *p) {
                 : !__builtin_mul_overflow(p->qty - o->filled, m->lot_units, &new_hold);
   if (!ok) return ENGINE_CODE_INSUFFICIENT_BALANCE;
   p->hold_delta = new_hold - o->hold;
-  if (p->hold_delta > accounts_available(&e->accounts, o->uid, held_asset(m, o)))
+  if (p->hold_delta > accounts_at(&e->accounts, held_account(o))->available)
     return ENGINE_CODE_INSUFFICIENT_BALANCE;
   if (o->post_only && p->price != o->price && would_cross(e, m, o->side, p->price))
     return ENGINE_CODE_POST_ONLY_WOULD_CROSS;
@@ -566,7 +625,7 @@ void engine_match_amend(engine *e, const engine_cmd *c) {
     if (p.qty == o->qty) return;
     book_reduce(&m->book, p.order, o->qty - p.qty);
     o->qty = p.qty;
-    if (engine_hold_adjust(e, o->uid, held_asset(m, o), p.hold_delta))
+    if (engine_hold_adjust(e, held_account(o), p.hold_delta))
       engine_fatal("amend: release refused");
     o->hold += p.hold_delta;
     engine_emit_order(e, o, o->status, ENGINE_EVENT_F_REPLY);
@@ -574,7 +633,7 @@ void engine_match_amend(engine *e, const engine_cmd *c) {
   }
   uint8_t prev = o->status;
   book_erase(&m->book, p.order);
-  if (engine_hold_adjust(e, o->uid, held_asset(m, o), p.hold_delta))
+  if (engine_hold_adjust(e, held_account(o), p.hold_delta))
     engine_fatal("amend: checked hold refused");
   o->hold += p.hold_delta;
   o->price = p.price;

@@ -7,14 +7,6 @@
 
 #include "engine_internal.h"
 
-/* The entry of (uid, asset); the hold stage created it before the order was accepted. */
-static uint32_t entry(engine *e, uint64_t uid, unsigned asset) {
-  if (uid == e->fee_uid) return e->fee_accounts[asset];
-  uint32_t index = accounts_find(&e->accounts, uid, asset);
-  if (index == ACCOUNTS_NONE) engine_fatal("settle: missing balance entry");
-  return index;
-}
-
 /* True if uid holds enough of the discount asset for the fee discount, right now. */
 static bool discounted(const engine *e, uint64_t uid) {
   if (e->discount_asset < 0 || e->discount_pct == 0) return false;
@@ -27,8 +19,11 @@ static bool discounted(const engine *e, uint64_t uid) {
 /* floor(received x rate / 1e6), or with the discount floor(received x rate x (100 - pct) / 1e8). */
 static int64_t fee_for(const engine *e, int64_t received, int32_t rate, bool discount) {
   if (rate <= 0 || received <= 0) return 0;
+  int64_t scaled;
   if (discount)
     return (int64_t)(((__int128)received * rate * (100 - (int)e->discount_pct)) / 100000000);
+  /* The 128-bit division is a library call; most products fit in 64 bits. */
+  if (!__builtin_mul_overflow(received, (int64_t)rate, &scaled)) return scaled / 1000000;
   return (int64_t)(((__int128)received * rate) / 1000000);
 }
 
@@ -77,8 +72,10 @@ void engine_settle_fill(engine *e, const engine_fill_msg *f) {
   int64_t buyer_fee = fee_for(e, f->base, buyer_rate, buyer_discount);
   int64_t seller_fee = fee_for(e, f->quote, seller_rate, seller_discount);
 
-  uint32_t buyer_quote = entry(e, buyer, m->quote), buyer_base = entry(e, buyer, m->base);
-  uint32_t seller_base = entry(e, seller, m->base), seller_quote = entry(e, seller, m->quote);
+  uint32_t buyer_quote = taker_buys ? f->taker_quote : f->maker_quote;
+  uint32_t buyer_base = taker_buys ? f->taker_base : f->maker_base;
+  uint32_t seller_base = taker_buys ? f->maker_base : f->taker_base;
+  uint32_t seller_quote = taker_buys ? f->maker_quote : f->taker_quote;
   int64_t buyer_paid;
   must(__builtin_add_overflow(f->quote, f->buyer_release, &buyer_paid), "settle: buyer overflow");
   must(accounts_take_hold(a, buyer_quote, buyer_paid), "settle: buyer hold short");
@@ -93,6 +90,5 @@ void engine_settle_fill(engine *e, const engine_fill_msg *f) {
 
 void engine_settle_release(engine *e, const engine_release_msg *r) {
   if (r->amount == 0) return;
-  must(accounts_release(&e->accounts, entry(e, r->uid, r->asset), r->amount),
-       "settle: release above hold");
+  must(accounts_release(&e->accounts, r->account, r->amount), "settle: release above hold");
 }
