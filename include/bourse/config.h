@@ -158,6 +158,9 @@ int config_find_market(const config *cfg, const char *name, size_t len);
  */
 void config_print(const config *cfg, FILE *out);
 
+/* config_print with secrets (admin.token, auth.jwt_secret) replaced by a note: for logs. */
+void config_print_redacted(const config *cfg, FILE *out);
+
 /* The level's name as written in the file ("info"), or "?" when out of range. */
 const char *config_log_level_name(config_log_level level);
 

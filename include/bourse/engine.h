@@ -57,6 +57,7 @@ typedef enum engine_code {
   ENGINE_CODE_FOK_NOT_FILLABLE = 4007,
   ENGINE_CODE_MARKET_HALTED = 4008,
   ENGINE_CODE_DUPLICATE_CLIENT_ID = 4009,
+  ENGINE_CODE_LIMIT = 5001,    /* limits.max_open_orders reached */
   ENGINE_CODE_CAPACITY = 9001, /* a preallocated pool or table is full */
 } engine_code;
 
@@ -229,10 +230,11 @@ typedef void engine_emit_fn(void *ctx, const engine_event *ev);
 
 /* Capacity of the preallocated pools; 0 picks the default noted. */
 typedef struct engine_limits {
-  uint32_t max_orders;        /* open orders (incl. untriggered stops) + 1 taker; 1<<20 */
-  uint32_t max_accounts;      /* (uid, asset) balances; 1<<20 */
-  uint32_t max_users;         /* users with orders; 1<<18 */
-  unsigned price_window_bits; /* per-book direct price window of 2^bits ticks, 6..18; 16 */
+  uint32_t max_orders;               /* open orders (incl. untriggered stops) + 1 taker; 1<<20 */
+  uint32_t max_accounts;             /* (uid, asset) balances; 1<<20 */
+  uint32_t max_users;                /* users with orders; 1<<18 */
+  unsigned price_window_bits;        /* per-book direct price window of 2^bits ticks, 6..18; 16 */
+  uint32_t max_open_orders_per_user; /* a place beyond it is rejected with 5001; 0 = no limit */
   bool prefault; /* touch every page of the pools at creation, so the hot path never takes a
                     page fault (a server wants this; tests and tools save the memory) */
 } engine_limits;
@@ -298,6 +300,15 @@ typedef struct engine_resting {
  */
 size_t engine_resting_orders(const engine *e, unsigned market, engine_side side,
                              engine_resting *out, size_t max);
+
+/*
+ * The open orders (resting and untriggered stops) of uid, in id order, in
+ * market `market` or every market (ENGINE_MARKET_NONE): skips the first
+ * `skip`, writes up to `max` into out (and their market indexes into
+ * markets), and returns how many it wrote.
+ */
+size_t engine_user_orders(const engine *e, uint64_t uid, uint32_t market, size_t skip,
+                          engine_order_info *out, uint32_t *markets, size_t max);
 
 /* Last trade price of `market` in ticks; false if it never traded. */
 bool engine_last_price(const engine *e, unsigned market, int64_t *price);

@@ -37,8 +37,9 @@ typedef struct net_dialect {
   /* Subprotocols this dialect speaks, NULL-terminated, or NULL for none; the
    * first one the client offers in Sec-WebSocket-Protocol is selected. */
   const char *const *subprotocols;
-  /* After the 101 response; typically sends a welcome message. */
-  void (*on_open)(net_conn *c);
+  /* After the 101 response (req: the upgrade request, valid during the call);
+   * typically sends a welcome message. */
+  void (*on_open)(net_conn *c, const http_request *req);
   /* One complete, UTF-8 valid text message (data is only valid during the call). */
   void (*on_text)(net_conn *c, const char *data, size_t len);
   /* The connection is going away (any reason); may be NULL. */
@@ -51,7 +52,7 @@ typedef struct net_dialect {
  */
 typedef struct net_route {
   http_method method;
-  const char *path;
+  const char *path; /* exact, or a prefix when it ends in a star: "/admin/markets/" + star */
   void (*handler)(net_conn *c, const http_request *req, const char *body, size_t body_len);
 } net_route;
 
@@ -187,6 +188,9 @@ void net_http_respond(net_conn *c, int status, const char *content_type, const c
 
 /* Writes an error response {"code":status,"msg":msg} with Content-Type JSON. */
 void net_http_error(net_conn *c, int status, const char *msg);
+
+/* The same with a protocol error code in the body: {"code":code,"msg":msg}. */
+void net_http_error_code(net_conn *c, int status, int code, const char *msg);
 
 /*
  * Writes the server's metrics in Prometheus text format into buf[0..cap);

@@ -127,6 +127,7 @@ engine *engine_create(const config *cfg, const engine_limits *limits, char *err,
   }
   if (check_config(cfg, err, errlen)) return NULL;
   engine *e = calloc(1, sizeof *e);
+  if (e) e->max_open_per_user = lim.max_open_orders_per_user;
   if (!e) {
     fail(err, errlen, "out of memory", NULL);
     return NULL;
@@ -202,11 +203,7 @@ void engine_emit_rejected(engine *e, uint32_t market, int code) {
   e->emit(e->emit_ctx, &ev);
 }
 
-void engine_emit_order(engine *e, const book_order *o, uint8_t prev_status, uint8_t flags) {
-  engine_event ev;
-  event_header(e, &ev, ENGINE_EVENT_ORDER, o->market, o->uid);
-  ev.flags = flags;
-  engine_order_info *i = &ev.u.order;
+void engine_order_info_of(const book_order *o, uint8_t prev_status, engine_order_info *i) {
   i->order_id = o->id;
   i->price = o->price;
   i->stop = o->stop;
@@ -223,7 +220,36 @@ void engine_emit_order(engine *e, const book_order *o, uint8_t prev_status, uint
   i->status = o->status;
   i->prev_status = prev_status;
   memcpy(i->client_id, o->client_id, sizeof i->client_id);
+}
+
+void engine_emit_order(engine *e, const book_order *o, uint8_t prev_status, uint8_t flags) {
+  engine_event ev;
+  event_header(e, &ev, ENGINE_EVENT_ORDER, o->market, o->uid);
+  ev.flags = flags;
+  engine_order_info_of(o, prev_status, &ev.u.order);
   e->emit(e->emit_ctx, &ev);
+}
+
+size_t engine_user_orders(const engine *e, uint64_t uid, uint32_t market, size_t skip,
+                          engine_order_info *out, uint32_t *markets, size_t max) {
+  uint32_t user = engine_user_find(e, uid);
+  if (user == UINT32_MAX) return 0;
+  size_t n = 0;
+  for (uint32_t ci = e->users[user].head; ci && n < max; ci = e->chunks[ci].next) {
+    const engine_user_chunk *chunk = &e->chunks[ci];
+    for (unsigned k = 0; k < chunk->used && n < max; k++) {
+      if (!chunk->orders[k]) continue;
+      const book_order *o = book_order_at(&e->pool, chunk->orders[k]);
+      if (market != ENGINE_MARKET_NONE && o->market != market) continue;
+      if (skip) {
+        skip--;
+        continue;
+      }
+      engine_order_info_of(o, o->status, &out[n]);
+      markets[n++] = o->market;
+    }
+  }
+  return n;
 }
 
 static void emit_balance(void *ctx, const account *a) {

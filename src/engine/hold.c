@@ -101,6 +101,10 @@ int engine_hold_place(engine *e, const engine_cmd *c, engine_hold_msg *out) {
   if (code) return code;
   if ((c->flags & ENGINE_CMD_F_CLIENT_ID) && engine_cid_find(e, c->uid, c->client_id))
     return ENGINE_CODE_DUPLICATE_CLIENT_ID;
+  if (e->max_open_per_user) {
+    uint32_t user = engine_user_find(e, c->uid);
+    if (user != UINT32_MAX && e->users[user].open >= e->max_open_per_user) return ENGINE_CODE_LIMIT;
+  }
 
   unsigned asset;
   int64_t amount;

@@ -42,7 +42,7 @@ static uint64_t mix64(uint64_t z) {
   return z ^ (z >> 31);
 }
 
-static uint32_t user_find(const engine *e, uint64_t uid) {
+uint32_t engine_user_find(const engine *e, uint64_t uid) {
   for (uint64_t i = mix64(uid) & e->user_mask;; i = (i + 1) & e->user_mask) {
     if (e->users[i].uid == uid) return (uint32_t)i;
     if (e->users[i].uid == 0) return UINT32_MAX;
@@ -554,7 +554,7 @@ void engine_match_cancel_all(engine *e, const engine_cmd *c) {
                          c->uid == 0 ? ENGINE_CODE_INVALID_FIELD : ENGINE_CODE_UNKNOWN_MARKET);
     return;
   }
-  uint32_t user = user_find(e, c->uid);
+  uint32_t user = engine_user_find(e, c->uid);
   /* Listed first (the ack carries the count), then cancelled in id order. */
   size_t count =
       user == UINT32_MAX

@@ -205,7 +205,7 @@ size_t net_http_consume(net_conn *c, uint8_t *buf, size_t len);
 
 /* conn_ws.c: consumes one frame from buf; returns bytes used, 0 = need more. */
 size_t net_ws_consume(net_conn *c, uint8_t *buf, size_t len);
-void net_ws_open(net_conn *c, unsigned dialect);
+void net_ws_open(net_conn *c, unsigned dialect, const http_request *req);
 void net_ws_send_close(net_conn *c, unsigned code, const char *reason, bool fail);
 void net_ws_tick(net_conn *c);
 void net_ws_closed(net_conn *c);
