@@ -439,10 +439,16 @@ static void on_sent(load_thread *t, load_conn *c, int res) {
   if (res >= 0) {
     t->stats.bytes_out += (uint64_t)res;
     c->woff += (uint32_t)res;
-    if (c->woff == c->wlen)
+    if (c->woff == c->wlen) {
       c->woff = c->wlen = 0;
-    else
+    } else {
+      /* Nothing is in flight now: move the unsent rest to the front, or a sender that
+       * always has a send armed would never get its sent bytes back. */
+      memmove(c->wbuf, c->wbuf + c->woff, c->wlen - c->woff);
+      c->wlen -= c->woff;
+      c->woff = 0;
       mark_dirty(t, c); /* short send: the rest goes next iteration */
+    }
   } else if (res == -EINTR || res == -EAGAIN || res == -ENOBUFS) {
     mark_dirty(t, c);
   } else if (c->state == LOAD_CONN_HANDSHAKE) {
