@@ -51,8 +51,8 @@ with docs/PROTOCOL.md):
     amend that crosses trades as a taker and its reply shows the result.
   - a missing `market` in order.place is 1003 or 4001 (RULES lists 4001 before the
     required-field check).
-TOTP is not tested: docs/AUTH.md enables it only through the key store (no op or admin
-endpoint turns it on), so a test cannot get a user into the TOTP state.
+TOTP is turned on and off with POST /admin/totp {"uid","enable"} (docs/PROTOCOL.md), which
+returns the base32 secret; codes are computed here (RFC 6238, self-tested at import).
 """
 
 import atexit
@@ -65,6 +65,7 @@ import math
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -343,6 +344,19 @@ def api_sig(key, secret, ts):
     return hmac.new(secret.encode(), (key + str(ts)).encode(), hashlib.sha256).hexdigest()
 
 
+def totp(secret, t, digits=6):
+    """RFC 6238 code (HMAC-SHA1, 30-second steps) of secret (bytes) at unix time t."""
+    mac = hmac.new(secret, struct.pack(">Q", int(t) // 30), hashlib.sha1).digest()
+    off = mac[-1] & 0x0F
+    n = struct.unpack(">I", mac[off:off + 4])[0] & 0x7FFFFFFF
+    return str(n % 10**digits).rjust(digits, "0")
+
+
+def b32decode(text):
+    text = text.strip().replace(" ", "").upper()
+    return base64.b32decode(text + "=" * (-len(text) % 8))
+
+
 _RSA = {}
 
 
@@ -424,6 +438,12 @@ def _self_test():
     assert api_sig("3f0c5a1e9b7d4c2a8e6f1b0d9c7a5e3f",
                    "8b1f6e2d4c9a7b3e5f0d1c2a9e8b7f6d4c3b2a1908f7e6d5c4b3a29180f7e6d5",
                    1700000000000) == "08e28c3d99aedefcf7930c1fbfb68d12d6e724681711527674e2de4346906dc3"
+    # TOTP: RFC 6238 appendix B (SHA-1 seed), last 6 of the 8 digits.
+    seed = b"12345678901234567890"
+    for t, code in ((59, "94287082"), (1111111109, "07081804"), (1234567890, "89005924"),
+                    (2000000000, "69279037")):
+        assert totp(seed, t, 8) == code and totp(seed, t) == code[2:], (t, totp(seed, t, 8))
+    assert b32decode("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ") == seed
     # HS256: RFC 7515 appendix A.1.
     k = base64.urlsafe_b64decode("AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow==")
     si = ("eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkz"
@@ -463,6 +483,7 @@ class Session:
         self.closed = False
         self.events = []  # pushes since the last take()
         self.all_events = []
+        self.unsolicited = []  # messages without an id that are not pushes
         self.seq = 0
         self.uid = None
         self.last = None
@@ -527,6 +548,11 @@ class Session:
                 continue
             if isinstance(msg, dict) and msg.get("id") == ident:
                 return msg
+            if isinstance(msg, dict) and "id" not in msg:
+                # Not a reply to this session's requests (they all carry ids), e.g. the
+                # server announcing an upgrade-time authentication.
+                self.unsolicited.append(msg)
+                continue
             fail(f"{self.name}: sent {jdump(sent)}: expected the reply with id {ident}, "
                  f"got {jdump(msg)}")
 
@@ -775,12 +801,12 @@ def is_4xx(status):
 
 
 def deposit(srv, uid, asset, amount, lg=None):
+    """An admin deposit that must succeed; the reply's body is checked by
+    test_admin_deposit_withdraw_balances only, so that one bug fails one test (the money
+    itself is checked everywhere through balances and @balance)."""
     r = admin_ok(srv, "POST", "/admin/deposit", {"uid": uid, "asset": asset, "amount": amount})
     if lg is not None:
         lg.deposit(uid, asset, amount)
-        av, hd = lg.balance(uid, asset)
-        check_eq(r, {"asset": asset, "available": amt(av, asset), "hold": amt(hd, asset)},
-                 f"deposit {amount} {asset} to uid {uid}: reply")
     return r
 
 
@@ -970,21 +996,34 @@ def test_jwt_upgrade_header(srv):
     check_balance_map(s.ok("balances"), {}, "balances on a connection authenticated at upgrade")
     check_eq(s.ok("orders", args={}), [], "orders on a connection authenticated at upgrade")
     s.subscribe("@order")
-    # A bad token in the header: refused, or an anonymous connection.
-    for bad in (token(7061, ttl=-120), jwt(claims(7061), alg="none"),
-                jwt(claims(7061), key="another-secret-of-at-least-32-bytes!!")):
+    check(all(m.get("result", {}).get("uid") in (None, 7060) for m in s.unsolicited
+              if isinstance(m.get("result"), dict)),
+          f"unsolicited messages after an upgrade authenticated as 7060: {s.unsolicited}")
+    # A bad token in the header: refused, or an anonymous connection. An unsolicited error
+    # telling why carries the code the auth op would give (3002 expired, else 3001).
+    wrong_codes = []
+    for bad, code in ((token(7061, ttl=-120), 3002), (jwt(claims(7061), alg="none"), 3001),
+                      (jwt(claims(7061), key="another-secret-of-at-least-32-bytes!!"), 3001)):
         status, c = raw_upgrade(srv, {"Authorization": "Bearer " + bad})
         if status == 101:
             welcome = json.loads(c.recv_text(T, "the welcome"))
             check_eq(welcome.get("op"), "welcome", "first frame after an upgrade with a bad token")
             c.send_json({"op": "balances", "id": 1})
-            reply = c.recv_json(T, "the reply to balances")
-            check(reply.get("code") == 2003,
+            while True:
+                reply = c.recv_json(T, "the reply to balances")
+                if isinstance(reply, dict) and "id" not in reply and "code" in reply:
+                    if reply["code"] != code:
+                        wrong_codes.append(f"expected {code}, got {reply}")
+                    continue
+                break
+            check(reply.get("id") == 1 and reply.get("code") == 2003,
                   f"an upgrade with a bad bearer token must not authenticate: balances -> {reply}")
         else:
             check(400 <= status < 500, f"upgrade with a bad bearer token: expected 101 "
                   f"(anonymous) or a 4xx, got HTTP {status}")
         c.close_socket()
+    check(not wrong_codes, "the unsolicited error after an upgrade with a bad bearer token "
+          "carries the code the auth op gives (3002 expired, else 3001): " + "; ".join(wrong_codes))
 
 
 def test_apikey_login(srv):
@@ -1016,9 +1055,12 @@ def test_apikey_bad_signature(srv):
     # The HMAC key is the secret string as given, not the bytes it spells in hex.
     hexsig = hmac.new(bytes.fromhex(secret), (key + str(ts)).encode(), hashlib.sha256).hexdigest()
     s.err("auth", 3003, key=key, ts=ts, sig=hexsig)
-    s.err("auth", 3003, key=key, ts=str(ts), sig=api_sig(key, secret, ts))  # ts not an integer
     s.err("auth", (1003, 3003), key=key, ts=ts)  # no sig
     anon_still(s, "bad API-key signature")
+    # docs/AUTH.md: ts is a JSON integer; anything else is 3003.
+    for bad_ts in (str(ts), float(ts), None):
+        s.err("auth", 3003, key=key, ts=bad_ts, sig=api_sig(key, secret, ts))
+    anon_still(s, "API-key login with a ts that is not an integer")
     s.auth_key(key, secret, uid=7110)  # and the right one still works
 
 
@@ -1056,7 +1098,6 @@ def test_apikey_permissions(srv):
                 "order.place on a trade key")
     w.err("orders", 3004, args={})
     w.err("balances", 3004)
-    w.err("subscribe", 3004, args=["@order"])
     # The read session of the same user sees the trade session's order.
     r.wait_event(lambda e: e.get("event") == "@order" and e["data"].get("order_id") == o["order_id"],
                  "@order for the order placed on the user's other (trade-key) connection")
@@ -1074,6 +1115,8 @@ def test_apikey_permissions(srv):
     check_eq(j.ok("orders", args={}), [], "orders on a JWT session")
     o2 = j.place(**place)
     j.ok("order.cancel", args={"market": "BTCUSDT", "order_id": o2["order_id"]})
+    # docs/AUTH.md gives the private channels to `read`: a trade-only key has none.
+    w.err("subscribe", 3004, args=["@order"])
 
 
 def test_apikey_ip_allow_list(srv):
@@ -1142,12 +1185,56 @@ def test_apikey_ws_management(srv):
           "a refused update/delete by another user removed the key")
     # Bad input: 1003.
     for args in ({"label": "x", "permissions": ["admin"]}, {"label": "x", "permissions": []},
-                 {"label": "x"}, {"label": "x" * 65, "permissions": ["read"]},
+                 {"label": "x" * 65, "permissions": ["read"]},
                  {"label": "a\nb", "permissions": ["read"]},
                  {"label": "x", "permissions": ["read"], "ips": [f"10.0.0.{i}" for i in range(9)]},
                  {"label": "x", "permissions": ["read"], "ips": ["10.0.0.1/8"]}):
         me.err("apikey.create", 1003, args=args)
     me.err("apikey.update", 1003, args={"key": c1["key"], "permissions": ["fly"]})
+
+
+def test_apikey_totp(srv):
+    uid = 7170
+    me = user(srv, uid, "totp")
+    r = admin_ok(srv, "POST", "/admin/totp", {"uid": uid, "enable": True})
+    check(isinstance(r, dict) and isinstance(r.get("secret"), str)
+          and str(r.get("uri", "")).startswith("otpauth://totp/"),
+          f"POST /admin/totp enable: expected a base32 secret and an otpauth:// uri, got {r!r}")
+    secret = b32decode(r["secret"])
+    check(len(secret) >= 16, f"TOTP secret of {len(secret)} bytes (RFC 4226: at least 16)")
+    check(f"secret={r['secret'].strip('=')}" in r["uri"] or f"secret={r['secret']}" in r["uri"],
+          f"the uri carries the secret: {r!r}")
+    now = time.time()
+    valid = {totp(secret, now + d) for d in (-30, 0, 30)}
+    wrong = next(c for c in ("000000", "000001", "000002", "000003") if c not in valid)
+    stale = totp(secret, now - 150)  # five steps ago
+    create = {"label": "2fa", "permissions": ["read"]}
+    check(isinstance(me.ok("apikey.list"), list), "apikey.list needs no otp")
+    me.err("apikey.create", 1003, args=create)  # otp required
+    me.err("apikey.create", 3004, args=dict(create, otp=wrong))
+    if stale not in valid:
+        me.err("apikey.create", 3004, args=dict(create, otp=stale))
+    k = me.ok("apikey.create", args=dict(create, otp=totp(secret, time.time())))
+    check(re.fullmatch(r"[0-9a-f]{32}", str(k.get("key"))), f"apikey.create with otp: {k!r}")
+    prev = totp(secret, time.time() - 30)  # one step back is still accepted
+    u = me.ok("apikey.update", args={"key": k["key"], "label": "2fa-b", "otp": prev})
+    check_eq(u.get("label"), "2fa-b", "apikey.update with the previous step's code")
+    me.err("apikey.update", 1003, args={"key": k["key"], "label": "x"})
+    me.err("apikey.update", 3004, args={"key": k["key"], "label": "x", "otp": wrong})
+    me.err("apikey.delete", 1003, args={"key": k["key"]})
+    me.err("apikey.delete", 3004, args={"key": k["key"], "otp": wrong})
+    check_eq([x.get("label") for x in me.ok("apikey.list") if x.get("key") == k["key"]], ["2fa-b"],
+             "the key after refused update/delete")
+    # TOTP guards key management, not login with a key.
+    Session(srv, "totp-login").auth_key(k["key"], k["secret"], uid=uid)
+    check_eq(me.ok("apikey.delete", args={"key": k["key"], "otp": totp(secret, time.time())}), True,
+             "apikey.delete with otp")
+    # Another user is not affected; turning TOTP off lifts the requirement.
+    other = user(srv, uid + 1, "no-totp")
+    other.ok("apikey.create", args=create)
+    admin_ok(srv, "POST", "/admin/totp", {"uid": uid, "enable": False})
+    k2 = me.ok("apikey.create", args=create)
+    me.ok("apikey.delete", args={"key": k2["key"]})
 
 
 def test_admin_apikeys_errors(srv):
@@ -1529,7 +1616,6 @@ def test_amend_paths(srv):
         r = u.ok("order.amend", args={"market": "BTCUSDT", "client_id": "am-1", "price": "30005"})
         lg.amend("a", price="30005")
         check_model_order(r, lg, "a", "amend by client_id")
-        amend("unchanged amend", price="30005", qty="0.08")
         # Errors; the order stays as it was.
         base = {"market": "BTCUSDT", "order_id": o["order_id"]}
         u.err("order.amend", 1003, args=base)  # neither price nor qty
@@ -1577,6 +1663,11 @@ def test_amend_paths(srv):
         ords = u.ok("orders", args={})
         check(len(ords) == 1 and ords[0].get("price") == "30000" and ords[0].get("status") == "new",
               f"a refused post-only amend leaves the order: {ords}")
+        # An unchanged amend is accepted, changes nothing and answers with the order.
+        r = u.ok("order.amend", args={"market": "BTCUSDT", "order_id": po["order_id"],
+                                      "price": "30000", "qty": "0.01"})
+        check_order(r, {"order_id": po["order_id"], "price": "30000", "qty": "0.01",
+                        "status": "new", "post_only": True}, "unchanged amend (same price and qty)")
     finally:
         u.ok("order.cancel_all", args={})
         m.ok("order.cancel_all", args={})
@@ -1752,6 +1843,12 @@ def test_publish_account_routing(srv):
     b_off = user(srv, B, "pubB-unsubscribed")
     a.take()
     data = {"equity": "123.45", "note": "only for 7012"}
+    probe = admin(srv, "POST", "/v1/publish", {"channel": "7999@account", "data": {}})
+    if probe.status == 404:
+        # docs/PROTOCOL.md: "Not yet: POST /v1/publish (with the market-data fan-out)".
+        print("   NOTE: POST /v1/publish answers 404 (not served yet): publish routing untested",
+              flush=True)
+        return
     r = admin_ok(srv, "POST", "/v1/publish", {"channel": f"{B}@account", "data": data})
     check_eq(r, {"delivered": 1}, "publish to 7012@account with one subscribed connection")
     e = b.wait_event(lambda e: e.get("event") == "@account", "the published @account")
@@ -2045,9 +2142,10 @@ def test_admin_deposit_withdraw_balances(srv):
     o = s.place(**lim("BTCUSDT", "buy", "50000", "0.01"))  # holds 500 USDT
     admin_err(srv, "POST", "/admin/withdraw", {"uid": uid, "asset": "USDT", "amount": "600"}, 400, 4004)
     r = admin_ok(srv, "POST", "/admin/withdraw", {"uid": uid, "asset": "USDT", "amount": "500.25"})
-    check_eq(r, {"asset": "USDT", "available": "0", "hold": "500"}, "withdraw all that is available")
-    s.wait_event(lambda e: e.get("event") == "@balance" and e["data"] == r,
-                 "@balance after the withdrawal")
+    want = {"asset": "USDT", "available": "0", "hold": "500"}
+    s.wait_event(lambda e: e.get("event") == "@balance" and e["data"] == want,
+                 f"@balance {want} after the withdrawal")
+    check_eq(r, want, "withdraw all that is available")
     s.ok("order.cancel", args={"market": "BTCUSDT", "order_id": o["order_id"]})
     check_balance_map(s.ok("balances"), {"USDT": (dec_units("500", 8), 0), "BTC": (1, 0)},
                       "balances after the cancel")
@@ -2088,8 +2186,7 @@ def test_admin_token_required(srv):
                   f"expected 401, got {resp!r}")
             h.check_json_error_body(resp, 401)
     good = "Bearer " + ADMIN_TOKEN
-    r = admin_ok(srv, "POST", "/admin/deposit", body, token=good)
-    check_eq(r, {"asset": "USDT", "available": "10", "hold": "0"}, "deposit with the admin token")
+    admin_ok(srv, "POST", "/admin/deposit", body, token=good)
     r = admin_ok(srv, "GET", "/admin/balances?uid=9301", token=good)
     check_balance_map(r, {"USDT": (dec_units("10", 8), 0)}, "balances with the token (one deposit)")
     s = user(srv, 9301, "tok")
@@ -2150,7 +2247,7 @@ def main():
         test_jwt_alg_none, test_jwt_tampered, test_jwt_bad_uid, test_jwt_upgrade_header,
         test_apikey_login, test_apikey_bad_signature, test_apikey_stale_ts,
         test_apikey_permissions, test_apikey_ip_allow_list, test_apikey_ws_management,
-        test_admin_apikeys_errors,
+        test_apikey_totp, test_admin_apikeys_errors,
     ], env=env)
     rs_tests = [test_rs256_valid, test_hs_rs_confusion]
     if any(r.selected(t) for t in rs_tests):
