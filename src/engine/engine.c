@@ -140,6 +140,7 @@ engine *engine_create(const config *cfg, const engine_limits *limits, char *err,
   e->discount_pct = cfg->fees_discount_pct;
   e->next_order_id = 1;
   e->next_trade_id = 1;
+  e->max_open_per_user = lim.max_open_per_user;
   if (create_tables(e, &lim) || create_markets(e, &lim)) {
     engine_destroy(e);
     fail(err, errlen, "out of memory for the configured limits", NULL);
@@ -187,7 +188,7 @@ void engine_emit_accepted(engine *e, uint32_t market, uint64_t order_id, int64_t
   event_header(e, &ev, ENGINE_EVENT_ACCEPTED, market, e->cmd->uid);
   ev.flags = ENGINE_EVENT_F_REPLY;
   ev.u.ack.order_id = order_id;
-  ev.u.ack.cancelled = cancelled;
+  ev.u.ack.count = cancelled;
   e->emit(e->emit_ctx, &ev);
 }
 
@@ -198,7 +199,7 @@ void engine_emit_rejected(engine *e, uint32_t market, int code) {
   ev.flags = ENGINE_EVENT_F_REPLY;
   ev.code = (uint16_t)code;
   ev.u.ack.order_id = 0;
-  ev.u.ack.cancelled = 0;
+  ev.u.ack.count = 0;
   e->emit(e->emit_ctx, &ev);
 }
 
@@ -226,14 +227,22 @@ void engine_emit_order(engine *e, const book_order *o, uint8_t prev_status, uint
   e->emit(e->emit_ctx, &ev);
 }
 
-static void emit_balance(void *ctx, const account *a) {
-  engine *e = ctx;
+static void balance_event(engine *e, const account *a, uint8_t flags) {
   engine_event ev;
   event_header(e, &ev, ENGINE_EVENT_BALANCE, ENGINE_MARKET_NONE, a->uid);
+  ev.flags = flags;
   ev.asset = a->asset;
   ev.u.balance.available = a->available;
   ev.u.balance.hold = a->hold;
   e->emit(e->emit_ctx, &ev);
+}
+
+static void emit_balance(void *ctx, const account *a) {
+  balance_event(ctx, a, 0);
+}
+
+void engine_emit_balance(engine *e, const account *a) {
+  balance_event(e, a, ENGINE_EVENT_F_REPLY);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -282,6 +291,12 @@ void engine_process(engine *e, const engine_cmd *c, engine_emit_fn *emit, void *
     break;
   case ENGINE_CMD_RESUME:
     set_halt(e, c, false);
+    break;
+  case ENGINE_CMD_ORDERS:
+    engine_match_orders(e, c);
+    break;
+  case ENGINE_CMD_BALANCES:
+    engine_hold_balances(e, c);
     break;
   default:
     engine_emit_rejected(e, ENGINE_MARKET_NONE, ENGINE_CODE_UNKNOWN_OP);

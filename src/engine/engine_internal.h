@@ -83,6 +83,7 @@ struct engine {
   uint32_t *cid_buckets; /* client_id index: chains through book_order.cid_next */
   uint64_t cid_mask;
   uint64_t next_order_id, next_trade_id;
+  uint32_t max_open_per_user; /* 0 = no limit */
   uint64_t fee_uid;
   uint32_t *fee_accounts; /* per asset: the fee account's entry */
   int discount_asset;     /* -1 = no discount */
@@ -182,6 +183,14 @@ void engine_settle_release(engine *e, const engine_release_msg *msg);
 void engine_emit_accepted(engine *e, uint32_t market, uint64_t order_id, int64_t cancelled);
 void engine_emit_rejected(engine *e, uint32_t market, int code);
 void engine_emit_order(engine *e, const book_order *o, uint8_t prev_status, uint8_t flags);
+void engine_emit_balance(engine *e, const account *a); /* a query's reply (REPLY flag) */
+
+/* How many open orders user uid has (match stage's user table). */
+uint32_t engine_user_open_orders(const engine *e, uint64_t uid);
+
+/* The ORDERS query (match.c) and the BALANCES query (hold.c). */
+void engine_match_orders(engine *e, const engine_cmd *cmd);
+void engine_hold_balances(engine *e, const engine_cmd *cmd);
 
 /* Index of the open order of uid with this client_id, or 0. */
 uint32_t engine_cid_find(const engine *e, uint64_t uid, const char *client_id);

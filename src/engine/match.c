@@ -610,6 +610,30 @@ static int amend_check(engine *e, const engine_cmd *c, amend_plan *p) {
   return ENGINE_OK;
 }
 
+uint32_t engine_user_open_orders(const engine *e, uint64_t uid) {
+  uint32_t user = user_find(e, uid);
+  return user == UINT32_MAX ? 0 : e->users[user].open;
+}
+
+void engine_match_orders(engine *e, const engine_cmd *c) {
+  bool one_market = c->flags & ENGINE_CMD_F_MARKET;
+  if (c->uid == 0 || (one_market && c->market >= e->market_count)) {
+    engine_emit_rejected(e, c->market,
+                         c->uid == 0 ? ENGINE_CODE_INVALID_FIELD : ENGINE_CODE_UNKNOWN_MARKET);
+    return;
+  }
+  uint32_t user = user_find(e, c->uid);
+  size_t count =
+      user == UINT32_MAX
+          ? 0
+          : user_orders(e, user, one_market ? c->market : ENGINE_MARKET_NONE, e->triggered);
+  engine_emit_accepted(e, one_market ? c->market : ENGINE_MARKET_NONE, 0, (int64_t)count);
+  for (size_t i = 0; i < count; i++) {
+    const book_order *o = book_order_at(&e->pool, e->triggered[i]);
+    engine_emit_order(e, o, o->status, ENGINE_EVENT_F_REPLY);
+  }
+}
+
 void engine_match_amend(engine *e, const engine_cmd *c) {
   amend_plan p;
   int code = amend_check(e, c, &p);
