@@ -224,6 +224,10 @@ typedef struct engine_event {
   } u;
 } engine_event;
 
+_Static_assert(sizeof(engine_cmd) == 128, "engine_cmd is a ring slot: change its size on purpose");
+_Static_assert(sizeof(engine_event) == 192,
+               "engine_event is a ring slot: change its size on purpose");
+
 /*
  * The event sink: called once per event, in causal order, synchronously from
  * engine_process. `ev` is valid only during the call (copy it). Must not call
@@ -263,7 +267,7 @@ void engine_destroy(engine *e);
  * or REJECTED event, then everything the command caused in causal order
  * (trades, order changes, triggered stops and their trades), and last one
  * BALANCE event per (uid, asset) whose value the command changed. Hot path:
- * no allocation, lock or system call.
+ * no allocation, lock or system call. `emit` may be NULL (events dropped).
  *
  * Queries answer through the same path: ENGINE_CMD_ORDERS emits ACCEPTED
  * (ack.count = n) then n ORDER events (status unchanged, REPLY flag) for the

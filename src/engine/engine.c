@@ -257,9 +257,14 @@ static void set_halt(engine *e, const engine_cmd *c, bool halted) {
   engine_emit_accepted(e, c->market, 0, 0);
 }
 
+static void discard_event(void *ctx, const engine_event *ev) {
+  (void)ctx;
+  (void)ev;
+}
+
 void engine_process(engine *e, const engine_cmd *c, engine_emit_fn *emit, void *ctx) {
   e->cmd = c;
-  e->emit = emit;
+  e->emit = emit ? emit : discard_event;
   e->emit_ctx = ctx;
   switch (c->type) {
   case ENGINE_CMD_PLACE: {
