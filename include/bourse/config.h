@@ -117,6 +117,14 @@ typedef struct config {
   int fees_discount_asset;    /* discount_asset: index into assets, -1 = none */
   int64_t fees_discount_min;  /* discount_min: in discount-asset units */
   unsigned fees_discount_pct; /* discount_pct: 0..100 */
+  /* [auth] */
+  char auth_jwt_secret[256];                 /* jwt_secret: HS256 key; empty = HS256 off */
+  char auth_jwt_public_key[CONFIG_PATH_MAX]; /* jwt_public_key: PEM path for RS256/ES256 */
+  char auth_jwt_algs[64];                    /* jwt_algs: allow-list, e.g. "HS256,RS256" */
+  unsigned auth_jwt_leeway_s;                /* jwt_leeway_s: clock skew on exp/nbf */
+  char auth_jwt_issuer[256];                 /* jwt_issuer: required iss; empty = any */
+  char auth_jwt_audience[256];               /* jwt_audience: required aud; empty = any */
+  unsigned auth_recv_window_ms;              /* recv_window_ms: API-key login ts window */
 
   unsigned asset_count;
   config_asset assets[CONFIG_MAX_ASSETS];
@@ -149,6 +157,9 @@ int config_find_market(const config *cfg, const char *name, size_t len);
  * section, so config_load of the output yields an identical struct.
  */
 void config_print(const config *cfg, FILE *out);
+
+/* config_print with secrets (admin.token, auth.jwt_secret) replaced by a note: for logs. */
+void config_print_redacted(const config *cfg, FILE *out);
 
 /* The level's name as written in the file ("info"), or "?" when out of range. */
 const char *config_log_level_name(config_log_level level);

@@ -23,8 +23,8 @@
  *   1003 uid (0) -> 4001 market -> 1003 enums, post_only combination,
  *   client_id, required fields -> [4008 market halted] -> 4002 price (<= 0,
  *   price band) -> 4002 stop -> 4002 stop without last price -> 4003 qty /
- *   quote_qty -> 4003 min_notional -> 4009 duplicate client_id -> [5002 the
- *   user has engine_limits.max_open_per_user open orders] -> 4004
+ *   quote_qty -> 4003 min_notional -> 4009 duplicate client_id -> [5001 the
+ *   user has engine_limits.max_open_orders_per_user open orders] -> 4004
  *   insufficient balance -> [9001 engine capacity] -> 4005 post-only would
  *   cross -> 4007 FOK not fillable.
  * Notional overflow (price x qty x notional_unit beyond int64) cannot be held
@@ -58,8 +58,8 @@ typedef enum engine_code {
   ENGINE_CODE_FOK_NOT_FILLABLE = 4007,
   ENGINE_CODE_MARKET_HALTED = 4008,
   ENGINE_CODE_DUPLICATE_CLIENT_ID = 4009,
-  ENGINE_CODE_TOO_MANY_ORDERS = 5002, /* the user has max_open_per_user open orders */
-  ENGINE_CODE_CAPACITY = 9001,        /* a preallocated pool or table is full */
+  ENGINE_CODE_LIMIT = 5001,    /* limits.max_open_orders reached */
+  ENGINE_CODE_CAPACITY = 9001, /* a preallocated pool or table is full */
 } engine_code;
 
 typedef enum engine_cmd_type {
@@ -69,10 +69,8 @@ typedef enum engine_cmd_type {
   ENGINE_CMD_AMEND,
   ENGINE_CMD_DEPOSIT,
   ENGINE_CMD_WITHDRAW,
-  ENGINE_CMD_HALT,     /* admin: stop accepting places and amends on a market */
-  ENGINE_CMD_RESUME,   /* admin: lift a halt */
-  ENGINE_CMD_ORDERS,   /* query: the user's open orders (one market with ENGINE_CMD_F_MARKET) */
-  ENGINE_CMD_BALANCES, /* query: the user's balances */
+  ENGINE_CMD_HALT,   /* admin: stop accepting places and amends on a market */
+  ENGINE_CMD_RESUME, /* admin: lift a halt */
 } engine_cmd_type;
 
 typedef enum engine_side {
@@ -118,7 +116,7 @@ typedef enum engine_status {
 #define ENGINE_CMD_F_CLIENT_ID                                                                     \
   0x20u                           /* client_id carried (place: optional; cancel/amend: target)     \
                                    */
-#define ENGINE_CMD_F_MARKET 0x40u /* cancel_all, orders: restricted to `market` */
+#define ENGINE_CMD_F_MARKET 0x40u /* cancel_all: restricted to `market` */
 
 /* Market index meaning "no such market" (the edge could not resolve the name). */
 #define ENGINE_MARKET_NONE UINT32_MAX
@@ -212,9 +210,9 @@ typedef struct engine_event {
   int64_t ts_ms;
   union {
     struct {
-      uint64_t order_id; /* place (the new id), cancel, amend; 0 otherwise */
-      int64_t count;     /* cancel_all: orders cancelled; orders / balances: events that follow */
-    } ack;               /* ACCEPTED */
+      uint64_t order_id;     /* place (the new id), cancel, amend; 0 otherwise */
+      int64_t cancelled;     /* cancel_all: how many orders it cancelled */
+    } ack;                   /* ACCEPTED */
     engine_order_info order; /* ORDER */
     engine_trade_info trade; /* TRADE */
     struct {
@@ -237,13 +235,13 @@ typedef void engine_emit_fn(void *ctx, const engine_event *ev);
 
 /* Capacity of the preallocated pools; 0 picks the default noted. */
 typedef struct engine_limits {
-  uint32_t max_orders;        /* open orders (incl. untriggered stops) + 1 taker; 1<<20 */
-  uint32_t max_accounts;      /* (uid, asset) balances; 1<<20 */
-  uint32_t max_users;         /* users with orders; 1<<18 */
-  unsigned price_window_bits; /* per-book direct price window of 2^bits ticks, 6..18; 16 */
+  uint32_t max_orders;               /* open orders (incl. untriggered stops) + 1 taker; 1<<20 */
+  uint32_t max_accounts;             /* (uid, asset) balances; 1<<20 */
+  uint32_t max_users;                /* users with orders; 1<<18 */
+  unsigned price_window_bits;        /* per-book direct price window of 2^bits ticks, 6..18; 16 */
+  uint32_t max_open_orders_per_user; /* a place beyond it is rejected with 5001; 0 = no limit */
   bool prefault; /* touch every page of the pools at creation, so the hot path never takes a
                     page fault (a server wants this; tests and tools save the memory) */
-  uint32_t max_open_per_user; /* open orders one user may have (5002 beyond); 0 = no limit */
 } engine_limits;
 
 typedef struct engine engine;
@@ -268,12 +266,6 @@ void engine_destroy(engine *e);
  * (trades, order changes, triggered stops and their trades), and last one
  * BALANCE event per (uid, asset) whose value the command changed. Hot path:
  * no allocation, lock or system call. `emit` may be NULL (events dropped).
- *
- * Queries answer through the same path: ENGINE_CMD_ORDERS emits ACCEPTED
- * (ack.count = n) then n ORDER events (status unchanged, REPLY flag) for the
- * user's open orders in id order, untriggered stops included;
- * ENGINE_CMD_BALANCES emits ACCEPTED (ack.count = n) then n BALANCE events
- * (REPLY flag), one per asset the user has an entry for, in asset order.
  */
 void engine_process(engine *e, const engine_cmd *cmd, engine_emit_fn *emit, void *ctx);
 
@@ -313,6 +305,15 @@ typedef struct engine_resting {
  */
 size_t engine_resting_orders(const engine *e, unsigned market, engine_side side,
                              engine_resting *out, size_t max);
+
+/*
+ * The open orders (resting and untriggered stops) of uid, in id order, in
+ * market `market` or every market (ENGINE_MARKET_NONE): skips the first
+ * `skip`, writes up to `max` into out (and their market indexes into
+ * markets), and returns how many it wrote.
+ */
+size_t engine_user_orders(const engine *e, uint64_t uid, uint32_t market, size_t skip,
+                          engine_order_info *out, uint32_t *markets, size_t max);
 
 /* Last trade price of `market` in ticks; false if it never traded. */
 bool engine_last_price(const engine *e, unsigned market, int64_t *price);

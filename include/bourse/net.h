@@ -18,6 +18,7 @@
 
 #include "bourse/config.h"
 #include "bourse/http.h"
+#include "bourse/ring.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -36,8 +37,9 @@ typedef struct net_dialect {
   /* Subprotocols this dialect speaks, NULL-terminated, or NULL for none; the
    * first one the client offers in Sec-WebSocket-Protocol is selected. */
   const char *const *subprotocols;
-  /* After the 101 response; typically sends a welcome message. */
-  void (*on_open)(net_conn *c);
+  /* After the 101 response (req: the upgrade request, valid during the call);
+   * typically sends a welcome message. */
+  void (*on_open)(net_conn *c, const http_request *req);
   /* One complete, UTF-8 valid text message (data is only valid during the call). */
   void (*on_text)(net_conn *c, const char *data, size_t len);
   /* The connection is going away (any reason); may be NULL. */
@@ -50,9 +52,67 @@ typedef struct net_dialect {
  */
 typedef struct net_route {
   http_method method;
-  const char *path;
+  const char *path; /* exact, or a prefix when it ends in a star: "/admin/markets/" + star */
   void (*handler)(net_conn *c, const http_request *req, const char *body, size_t body_len);
 } net_route;
+
+typedef struct net_thread net_thread;
+
+/*
+ * Per-io-thread hooks of the layer above (the dialects' shared state:
+ * pending engine requests, sessions). init runs on the io thread before its
+ * loop and returns the thread's context; poll runs every loop iteration (after
+ * the thread announced it may sleep, so anything committed to its rings
+ * before poll's check is seen, and anything after wakes the thread) and
+ * returns how much it did; fini runs after the loop.
+ */
+typedef struct net_thread_hooks {
+  void *(*init)(void *arg, net_thread *t, unsigned io_index);
+  unsigned (*poll)(void *thread_ctx);
+  void (*fini)(void *thread_ctx);
+  void *arg;
+} net_thread_hooks;
+
+/* Installs the hooks; call before net_server_start. */
+void net_server_set_hooks(net_server *s, const net_thread_hooks *hooks);
+
+/*
+ * The waiter io thread `io` sleeps on (eventfd mode: it wakes the thread's
+ * io_uring). Producers into rings that thread polls notify it.
+ */
+ring_waiter *net_server_waiter(net_server *s, unsigned io);
+
+/* Number of io threads. */
+unsigned net_server_threads(const net_server *s);
+
+/* The hooks' context of the connection's io thread. */
+void *net_conn_thread_ctx(const net_conn *c);
+
+/*
+ * A connection's id: slot and generation, unique on its io thread for the
+ * thread's lifetime (a closed connection's id never matches a new one).
+ */
+uint64_t net_conn_id(const net_conn *c);
+
+/* The open connection with this id on thread t, or NULL if it has closed. */
+net_conn *net_thread_conn(net_thread *t, uint64_t id);
+
+/* The loop's clock: wall milliseconds read once per loop iteration. */
+int64_t net_conn_now_ms(const net_conn *c);
+
+/* Per-connection state reserved for the dialect (NET_CONN_STATE_BYTES, zeroed at open). */
+#define NET_CONN_STATE_BYTES 64
+void *net_conn_state(net_conn *c);
+
+/* The connection's peer address as text ("" if unknown), for IP allow-lists. */
+const char *net_conn_peer(const net_conn *c);
+
+/*
+ * HTTP routes that answer later (after an engine round trip): call
+ * net_http_defer in the handler; the connection reads no further request
+ * until net_http_respond/net_http_error is called for it.
+ */
+void net_http_defer(net_conn *c);
 
 /* A listening port: its address, what it serves, and who may use it. */
 typedef struct net_listener_spec {
@@ -128,6 +188,9 @@ void net_http_respond(net_conn *c, int status, const char *content_type, const c
 
 /* Writes an error response {"code":status,"msg":msg} with Content-Type JSON. */
 void net_http_error(net_conn *c, int status, const char *msg);
+
+/* The same with a protocol error code in the body: {"code":code,"msg":msg}. */
+void net_http_error_code(net_conn *c, int status, int code, const char *msg);
 
 /*
  * Writes the server's metrics in Prometheus text format into buf[0..cap);

@@ -9,7 +9,32 @@
 #ifndef BOURSE_PROTO_H
 #define BOURSE_PROTO_H
 
+#include "bourse/auth.h"
+#include "bourse/engine_host.h"
 #include "bourse/net.h"
+
+/*
+ * What every io thread's dialects share, set up by main before the io
+ * threads start and read-only afterwards: the engine, the API-key store, the
+ * JWT verification settings.
+ */
+typedef struct proto_shared {
+  const config *cfg;
+  engine_host *engine;
+  auth_apikey_store *keys;
+  auth_jwt_config jwt;
+} proto_shared;
+
+/*
+ * Opens the API-key store under cfg->data_dir/auth and loads the [auth] JWT
+ * settings. Returns 0, or -1 with a reason in err.
+ */
+int proto_shared_init(proto_shared *s, const config *cfg, engine_host *host, char *err,
+                      size_t errlen);
+void proto_shared_free(proto_shared *s);
+
+/* The io thread hooks (per-thread state, draining engine events) for net_server_set_hooks. */
+net_thread_hooks proto_thread_hooks(proto_shared *s);
 
 /* The native protocol on /ws (shared/spec/PROTOCOL.md). */
 extern const net_dialect proto_native_dialect;
@@ -28,7 +53,12 @@ enum {
   PROTO_ERR_BAD_JSON = 1001,
   PROTO_ERR_UNKNOWN_OP = 1002,
   PROTO_ERR_BAD_FIELD = 1003,
+  PROTO_ERR_UNKNOWN_CHANNEL = 2001,
+  PROTO_ERR_TOO_MANY_SUBSCRIPTIONS = 2002,
+  PROTO_ERR_AUTH_REQUIRED = 2003,
+  PROTO_ERR_PERMISSION = 3004,
   PROTO_ERR_RATE_LIMITED = 5001,
+  PROTO_ERR_BUSY = 9002,
 };
 
 #endif

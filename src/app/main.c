@@ -4,7 +4,7 @@
  * and then stops them in order.
  */
 #include "bourse/config.h"
-#include "bourse/engine_thread.h"
+#include "bourse/engine_host.h"
 #include "bourse/log.h"
 #include "bourse/net.h"
 #include "bourse/proto.h"
@@ -107,40 +107,6 @@ static bool admin_token_acceptable(const config *cfg, char *err, size_t errlen) 
   return false;
 }
 
-/* Engine threads and their input rings; the io threads will produce into them. */
-struct engines {
-  unsigned count;
-  engine_thread threads[CONFIG_MAX_ENGINES];
-};
-
-static void engine_handle_unrouted(void *ctx, unsigned input, ring *in, uint32_t count) {
-  (void)ctx;
-  (void)in;
-  log_warn("engine input %u: %u command(s) with no engine core attached", input, count);
-}
-
-static int engines_start(struct engines *engines, const config *cfg) {
-  engines->count = cfg->engine_threads;
-  for (unsigned i = 0; i < engines->count; i++) {
-    engine_thread *e = &engines->threads[i];
-    engine_thread_init(e, i, cfg->engine_spin_us, engine_handle_unrouted, NULL, NULL);
-    char name[24];
-    snprintf(name, sizeof(name), "engine-%u", i);
-    int cpu = thread_cpu_for(cfg->cpu_pin, name);
-    int rc = engine_thread_start(e, cpu < 0 ? -1 : cpu);
-    if (rc != 0) {
-      log_error("cannot start %s (cpu %d): %s", name, cpu, strerror(rc));
-      for (unsigned j = 0; j < i; j++) engine_thread_stop(&engines->threads[j]);
-      return -1;
-    }
-  }
-  return 0;
-}
-
-static void engines_stop(struct engines *engines) {
-  for (unsigned i = 0; i < engines->count; i++) engine_thread_stop(&engines->threads[i]);
-}
-
 int main(int argc, char **argv) {
   struct options opts = {0};
   int status = parse_options(argc, argv, &opts);
@@ -178,13 +144,17 @@ int main(int argc, char **argv) {
     return 1;
   }
   printf("# bourse %s, effective configuration from %s\n", BOURSE_VERSION, opts.config_path);
-  config_print(&cfg, stdout);
+  config_print_redacted(&cfg, stdout);
   fflush(stdout);
   log_info("bourse %s starting: %u assets, %u markets, %u engine thread(s)", BOURSE_VERSION,
            cfg.asset_count, cfg.market_count, cfg.engine_threads);
 
-  static struct engines engines;
-  if (engines_start(&engines, &cfg) != 0) {
+  static proto_shared shared;
+  engine_host *host = engine_host_create(&cfg, cfg.net_io_threads, 4096, err, sizeof(err));
+  if (!host || proto_shared_init(&shared, &cfg, host, err, sizeof(err)) != 0) {
+    log_error("%s", err);
+    fprintf(stderr, "bourse: %s\n", err);
+    engine_host_destroy(host);
     log_shutdown();
     return 1;
   }
@@ -208,11 +178,24 @@ int main(int argc, char **argv) {
        .bearer_token = cfg.admin_token},
   };
   net_server *server = net_server_create(&cfg, listeners, 2, err, sizeof(err));
-  if (!server || net_server_start(server, err, sizeof(err)) != 0) {
+  int cpu = thread_cpu_for(cfg.cpu_pin, "engine-0");
+  int started = -1;
+  if (server) {
+    net_thread_hooks hooks = proto_thread_hooks(&shared);
+    net_server_set_hooks(server, &hooks);
+    for (unsigned i = 0; i < cfg.net_io_threads; i++)
+      engine_host_set_io_waiter(host, i, net_server_waiter(server, i));
+    started = engine_host_start(host, cpu < 0 ? -1 : cpu);
+    if (started != 0)
+      snprintf(err, sizeof(err), "cannot start the engine thread: %s", strerror(started));
+  }
+  if (!server || started != 0 || net_server_start(server, err, sizeof(err)) != 0) {
     log_error("%s", err);
     fprintf(stderr, "bourse: %s\n", err);
     if (server) net_server_stop(server);
-    engines_stop(&engines);
+    if (started == 0) engine_host_stop(host);
+    proto_shared_free(&shared);
+    engine_host_destroy(host);
     log_shutdown();
     return 1;
   }
@@ -223,8 +206,10 @@ int main(int argc, char **argv) {
 
   int signo = thread_signals_wait();
   log_info("received %s: shutting down", strsignal(signo));
-  net_server_stop(server);
-  engines_stop(&engines);
+  net_server_stop(server); /* io threads first: nothing new reaches the engine */
+  engine_host_stop(host);
+  proto_shared_free(&shared);
+  engine_host_destroy(host);
   log_info("stopped cleanly");
   log_shutdown();
   return 0;

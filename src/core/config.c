@@ -28,6 +28,7 @@
  */
 #include "bourse/config.h"
 
+#include "bourse/auth.h"
 #include "bourse/decimal.h"
 #include "bourse/ipnet.h"
 #include "bourse/thread.h"
@@ -69,6 +70,7 @@ typedef struct key_desc {
   const char *unit_key;                    /* KEY_AMOUNT: sibling key naming the asset */
   uint64_t min, max;                       /* numbers: the range; strings: the length */
   const char *(*check)(const char *value); /* extra validation: NULL or the reason */
+  bool secret;                             /* never printed by config_print_redacted */
 } key_desc;
 
 #define KEY_STR_(x)        #x
@@ -203,18 +205,20 @@ static const key_desc global_keys[] = {
       "bearer token the admin API requires; at least 32 characters unless allow_no_token"},
      KEY_STRING,
      FIELD(config, admin_token),
-     NUMBER(0, 255)},
+     NUMBER(0, 255),
+     .secret = true},
     {{"admin", "allow_no_token", "0", "0..1",
       "development only: 1 lets the admin API run without a token (or with a short one) when "
       "it is bound to a loopback address"},
      KEY_UINT,
      FIELD(config, admin_allow_no_token),
      NUMBER(0, 1)},
-    {{"engine", "threads", "1", "1.." KEY_STR(CONFIG_MAX_ENGINES),
-      "engine threads (matching, balances); markets choose one with market.engine"},
+    {{"engine", "threads", "1", "1",
+      "engine threads; one for now (sharding users and markets over several engines comes "
+      "with durable engine-to-engine messaging)"},
      KEY_UINT,
      FIELD(config, engine_threads),
-     NUMBER(1, CONFIG_MAX_ENGINES)},
+     NUMBER(1, 1)},
     {{"engine", "spin_us", "0", "0..1000000",
       "microseconds an idle engine busy-polls before blocking; 0 = block at once"},
      KEY_UINT,
@@ -247,6 +251,42 @@ static const key_desc global_keys[] = {
      KEY_UINT,
      FIELD(config, fees_discount_pct),
      NUMBER(0, 100)},
+    {{"auth", "jwt_secret", "", "empty or 32..255 chars",
+      "HS256 key for JWT login; empty = HS256 disabled"},
+     KEY_STRING,
+     FIELD(config, auth_jwt_secret),
+     NUMBER(0, 255),
+     .check = auth_jwt_secret_check,
+     .secret = true},
+    {{"auth", "jwt_public_key", "", "0..255 chars",
+      "PEM file with the RSA (RS256) or EC P-256 (ES256) public key; empty = none"},
+     KEY_STRING,
+     FIELD(config, auth_jwt_public_key),
+     NUMBER(0, 255)},
+    {{"auth", "jwt_algs", "HS256", "comma list of HS256, RS256, ES256",
+      "JWT algorithms accepted; none is never accepted"},
+     KEY_STRING,
+     FIELD(config, auth_jwt_algs),
+     NUMBER(0, 63),
+     .check = auth_jwt_algs_check},
+    {{"auth", "jwt_leeway_s", "30", "0..3600", "clock skew tolerated on a JWT's exp and nbf"},
+     KEY_UINT,
+     FIELD(config, auth_jwt_leeway_s),
+     NUMBER(0, 3600)},
+    {{"auth", "jwt_issuer", "", "0..255 chars", "required JWT iss claim; empty = not checked"},
+     KEY_STRING,
+     FIELD(config, auth_jwt_issuer),
+     NUMBER(0, 255)},
+    {{"auth", "jwt_audience", "", "0..255 chars",
+      "required JWT aud claim (or one of its entries); empty = not checked"},
+     KEY_STRING,
+     FIELD(config, auth_jwt_audience),
+     NUMBER(0, 255)},
+    {{"auth", "recv_window_ms", "5000", "1..600000",
+      "API-key login: ts must be within this many ms of server time, either way"},
+     KEY_UINT,
+     FIELD(config, auth_recv_window_ms),
+     NUMBER(1, 600000)},
 };
 
 static const key_desc asset_keys[] = {
@@ -1219,28 +1259,40 @@ static void format_value(const config *cfg, const key_desc *keys, size_t n, cons
 
 /* Prints keys as "key = value"; with_headers adds a [section] line where it changes. */
 static void print_keys(const config *cfg, const key_desc *keys, size_t n, const void *base,
-                       bool with_headers, FILE *out) {
+                       bool with_headers, bool redact, FILE *out) {
   char value[CONFIG_PATH_MAX + DECIMAL_MAX_CHARS];
   for (size_t i = 0; i < n; i++) {
     if (with_headers && (i == 0 || strcmp(keys[i].pub.section, keys[i - 1].pub.section) != 0))
       fprintf(out, "%s[%s]\n", i == 0 ? "" : "\n", keys[i].pub.section);
     format_value(cfg, keys, n, &keys[i], base, value, sizeof value);
+    if (redact && keys[i].secret && value[0]) {
+      fprintf(out, "%s = # set (%zu characters), not shown\n", keys[i].pub.name, strlen(value));
+      continue;
+    }
     fprintf(out, "%s =%s%s\n", keys[i].pub.name, value[0] ? " " : "", value);
   }
 }
 
-void config_print(const config *cfg, FILE *out) {
+static void print_config(const config *cfg, bool redact, FILE *out) {
   fprintf(out, "# bourse effective configuration\n");
-  print_keys(cfg, global_keys, GLOBAL_KEY_COUNT, cfg, true, out);
+  print_keys(cfg, global_keys, GLOBAL_KEY_COUNT, cfg, true, redact, out);
   for (unsigned a = 0; a < cfg->asset_count; a++) {
     fprintf(out, "\n[asset.%s]\n", cfg->assets[a].name);
-    print_keys(cfg, asset_keys, ASSET_KEY_COUNT, &cfg->assets[a], false, out);
+    print_keys(cfg, asset_keys, ASSET_KEY_COUNT, &cfg->assets[a], false, redact, out);
   }
   for (unsigned m = 0; m < cfg->market_count; m++) {
     const config_market *market = &cfg->markets[m];
     fprintf(out, "\n[market.%s]\n", market->name);
     fprintf(out, "# derived: lot_units = %" PRId64 ", notional_unit = %" PRId64 "\n",
             market->lot_units, market->notional_unit);
-    print_keys(cfg, market_keys, MARKET_KEY_COUNT, market, false, out);
+    print_keys(cfg, market_keys, MARKET_KEY_COUNT, market, false, redact, out);
   }
+}
+
+void config_print(const config *cfg, FILE *out) {
+  print_config(cfg, false, out);
+}
+
+void config_print_redacted(const config *cfg, FILE *out) {
+  print_config(cfg, true, out);
 }

@@ -131,6 +131,7 @@ engine *engine_create(const config *cfg, const engine_limits *limits, char *err,
     fail(err, errlen, "out of memory", NULL);
     return NULL;
   }
+  e->max_open_per_user = lim.max_open_orders_per_user;
   e->cfg = cfg;
   e->market_count = cfg->market_count;
   e->asset_count = cfg->asset_count;
@@ -140,7 +141,6 @@ engine *engine_create(const config *cfg, const engine_limits *limits, char *err,
   e->discount_pct = cfg->fees_discount_pct;
   e->next_order_id = 1;
   e->next_trade_id = 1;
-  e->max_open_per_user = lim.max_open_per_user;
   if (create_tables(e, &lim) || create_markets(e, &lim)) {
     engine_destroy(e);
     fail(err, errlen, "out of memory for the configured limits", NULL);
@@ -188,7 +188,7 @@ void engine_emit_accepted(engine *e, uint32_t market, uint64_t order_id, int64_t
   event_header(e, &ev, ENGINE_EVENT_ACCEPTED, market, e->cmd->uid);
   ev.flags = ENGINE_EVENT_F_REPLY;
   ev.u.ack.order_id = order_id;
-  ev.u.ack.count = cancelled;
+  ev.u.ack.cancelled = cancelled;
   e->emit(e->emit_ctx, &ev);
 }
 
@@ -199,15 +199,11 @@ void engine_emit_rejected(engine *e, uint32_t market, int code) {
   ev.flags = ENGINE_EVENT_F_REPLY;
   ev.code = (uint16_t)code;
   ev.u.ack.order_id = 0;
-  ev.u.ack.count = 0;
+  ev.u.ack.cancelled = 0;
   e->emit(e->emit_ctx, &ev);
 }
 
-void engine_emit_order(engine *e, const book_order *o, uint8_t prev_status, uint8_t flags) {
-  engine_event ev;
-  event_header(e, &ev, ENGINE_EVENT_ORDER, o->market, o->uid);
-  ev.flags = flags;
-  engine_order_info *i = &ev.u.order;
+void engine_order_info_of(const book_order *o, uint8_t prev_status, engine_order_info *i) {
   i->order_id = o->id;
   i->price = o->price;
   i->stop = o->stop;
@@ -224,25 +220,46 @@ void engine_emit_order(engine *e, const book_order *o, uint8_t prev_status, uint
   i->status = o->status;
   i->prev_status = prev_status;
   memcpy(i->client_id, o->client_id, sizeof i->client_id);
+}
+
+void engine_emit_order(engine *e, const book_order *o, uint8_t prev_status, uint8_t flags) {
+  engine_event ev;
+  event_header(e, &ev, ENGINE_EVENT_ORDER, o->market, o->uid);
+  ev.flags = flags;
+  engine_order_info_of(o, prev_status, &ev.u.order);
   e->emit(e->emit_ctx, &ev);
 }
 
-static void balance_event(engine *e, const account *a, uint8_t flags) {
+size_t engine_user_orders(const engine *e, uint64_t uid, uint32_t market, size_t skip,
+                          engine_order_info *out, uint32_t *markets, size_t max) {
+  uint32_t user = engine_user_find(e, uid);
+  if (user == UINT32_MAX) return 0;
+  size_t n = 0;
+  for (uint32_t ci = e->users[user].head; ci && n < max; ci = e->chunks[ci].next) {
+    const engine_user_chunk *chunk = &e->chunks[ci];
+    for (unsigned k = 0; k < chunk->used && n < max; k++) {
+      if (!chunk->orders[k]) continue;
+      const book_order *o = book_order_at(&e->pool, chunk->orders[k]);
+      if (market != ENGINE_MARKET_NONE && o->market != market) continue;
+      if (skip) {
+        skip--;
+        continue;
+      }
+      engine_order_info_of(o, o->status, &out[n]);
+      markets[n++] = o->market;
+    }
+  }
+  return n;
+}
+
+static void emit_balance(void *ctx, const account *a) {
+  engine *e = ctx;
   engine_event ev;
   event_header(e, &ev, ENGINE_EVENT_BALANCE, ENGINE_MARKET_NONE, a->uid);
-  ev.flags = flags;
   ev.asset = a->asset;
   ev.u.balance.available = a->available;
   ev.u.balance.hold = a->hold;
   e->emit(e->emit_ctx, &ev);
-}
-
-static void emit_balance(void *ctx, const account *a) {
-  balance_event(ctx, a, 0);
-}
-
-void engine_emit_balance(engine *e, const account *a) {
-  balance_event(e, a, ENGINE_EVENT_F_REPLY);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -296,12 +313,6 @@ void engine_process(engine *e, const engine_cmd *c, engine_emit_fn *emit, void *
     break;
   case ENGINE_CMD_RESUME:
     set_halt(e, c, false);
-    break;
-  case ENGINE_CMD_ORDERS:
-    engine_match_orders(e, c);
-    break;
-  case ENGINE_CMD_BALANCES:
-    engine_hold_balances(e, c);
     break;
   default:
     engine_emit_rejected(e, ENGINE_MARKET_NONE, ENGINE_CODE_UNKNOWN_OP);

@@ -183,14 +183,10 @@ void engine_settle_release(engine *e, const engine_release_msg *msg);
 void engine_emit_accepted(engine *e, uint32_t market, uint64_t order_id, int64_t cancelled);
 void engine_emit_rejected(engine *e, uint32_t market, int code);
 void engine_emit_order(engine *e, const book_order *o, uint8_t prev_status, uint8_t flags);
-void engine_emit_balance(engine *e, const account *a); /* a query's reply (REPLY flag) */
+void engine_order_info_of(const book_order *o, uint8_t prev_status, engine_order_info *i);
 
-/* How many open orders user uid has (match stage's user table). */
-uint32_t engine_user_open_orders(const engine *e, uint64_t uid);
-
-/* The ORDERS query (match.c) and the BALANCES query (hold.c). */
-void engine_match_orders(engine *e, const engine_cmd *cmd);
-void engine_hold_balances(engine *e, const engine_cmd *cmd);
+/* Index of uid's record in the user table, or UINT32_MAX when uid has no open orders. */
+uint32_t engine_user_find(const engine *e, uint64_t uid);
 
 /* Index of the open order of uid with this client_id, or 0. */
 uint32_t engine_cid_find(const engine *e, uint64_t uid, const char *client_id);

@@ -101,8 +101,10 @@ int engine_hold_place(engine *e, const engine_cmd *c, engine_hold_msg *out) {
   if (code) return code;
   if ((c->flags & ENGINE_CMD_F_CLIENT_ID) && engine_cid_find(e, c->uid, c->client_id))
     return ENGINE_CODE_DUPLICATE_CLIENT_ID;
-  if (e->max_open_per_user && engine_user_open_orders(e, c->uid) >= e->max_open_per_user)
-    return ENGINE_CODE_TOO_MANY_ORDERS;
+  if (e->max_open_per_user) {
+    uint32_t user = engine_user_find(e, c->uid);
+    if (user != UINT32_MAX && e->users[user].open >= e->max_open_per_user) return ENGINE_CODE_LIMIT;
+  }
 
   unsigned asset;
   int64_t amount;
@@ -164,21 +166,6 @@ void engine_hold_deposit(engine *e, const engine_cmd *c) {
     return;
   }
   engine_emit_accepted(e, ENGINE_MARKET_NONE, 0, 0);
-}
-
-void engine_hold_balances(engine *e, const engine_cmd *c) {
-  if (c->uid == 0) {
-    engine_emit_rejected(e, ENGINE_MARKET_NONE, ENGINE_CODE_INVALID_FIELD);
-    return;
-  }
-  uint32_t entries[CONFIG_MAX_ASSETS];
-  int64_t n = 0;
-  for (unsigned a = 0; a < e->asset_count; a++) {
-    uint32_t index = accounts_find(&e->accounts, c->uid, a);
-    if (index != ACCOUNTS_NONE) entries[n++] = index;
-  }
-  engine_emit_accepted(e, ENGINE_MARKET_NONE, 0, n);
-  for (int64_t i = 0; i < n; i++) engine_emit_balance(e, accounts_at(&e->accounts, entries[i]));
 }
 
 void engine_hold_withdraw(engine *e, const engine_cmd *c) {

@@ -42,7 +42,7 @@ static uint64_t mix64(uint64_t z) {
   return z ^ (z >> 31);
 }
 
-static uint32_t user_find(const engine *e, uint64_t uid) {
+uint32_t engine_user_find(const engine *e, uint64_t uid) {
   for (uint64_t i = mix64(uid) & e->user_mask;; i = (i + 1) & e->user_mask) {
     if (e->users[i].uid == uid) return (uint32_t)i;
     if (e->users[i].uid == 0) return UINT32_MAX;
@@ -554,7 +554,7 @@ void engine_match_cancel_all(engine *e, const engine_cmd *c) {
                          c->uid == 0 ? ENGINE_CODE_INVALID_FIELD : ENGINE_CODE_UNKNOWN_MARKET);
     return;
   }
-  uint32_t user = user_find(e, c->uid);
+  uint32_t user = engine_user_find(e, c->uid);
   /* Listed first (the ack carries the count), then cancelled in id order. */
   size_t count =
       user == UINT32_MAX
@@ -608,30 +608,6 @@ static int amend_check(engine *e, const engine_cmd *c, amend_plan *p) {
   if (o->post_only && p->price != o->price && would_cross(e, m, o->side, p->price))
     return ENGINE_CODE_POST_ONLY_WOULD_CROSS;
   return ENGINE_OK;
-}
-
-uint32_t engine_user_open_orders(const engine *e, uint64_t uid) {
-  uint32_t user = user_find(e, uid);
-  return user == UINT32_MAX ? 0 : e->users[user].open;
-}
-
-void engine_match_orders(engine *e, const engine_cmd *c) {
-  bool one_market = c->flags & ENGINE_CMD_F_MARKET;
-  if (c->uid == 0 || (one_market && c->market >= e->market_count)) {
-    engine_emit_rejected(e, c->market,
-                         c->uid == 0 ? ENGINE_CODE_INVALID_FIELD : ENGINE_CODE_UNKNOWN_MARKET);
-    return;
-  }
-  uint32_t user = user_find(e, c->uid);
-  size_t count =
-      user == UINT32_MAX
-          ? 0
-          : user_orders(e, user, one_market ? c->market : ENGINE_MARKET_NONE, e->triggered);
-  engine_emit_accepted(e, one_market ? c->market : ENGINE_MARKET_NONE, 0, (int64_t)count);
-  for (size_t i = 0; i < count; i++) {
-    const book_order *o = book_order_at(&e->pool, e->triggered[i]);
-    engine_emit_order(e, o, o->status, ENGINE_EVENT_F_REPLY);
-  }
 }
 
 void engine_match_amend(engine *e, const engine_cmd *c) {

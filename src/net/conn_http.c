@@ -29,7 +29,16 @@ static void respond(net_conn *c, int status, const char *content_type, const cha
                     size_t body_len, const char *extra_headers) {
   respond_head(c, status, content_type, body_len, extra_headers);
   if (body_len) net_conn_queue(c, body, body_len);
-  if (!c->http_keep_alive) net_conn_linger(c, 2000);
+  bool was_deferred = c->http_deferred;
+  c->http_deferred = false;
+  if (!c->http_keep_alive)
+    net_conn_linger(c, 2000);
+  else if (was_deferred)
+    net_conn_resume(c); /* requests that arrived while this one waited */
+}
+
+void net_http_defer(net_conn *c) {
+  c->http_deferred = true;
 }
 
 void net_http_respond(net_conn *c, int status, const char *content_type, const char *body,
@@ -37,13 +46,14 @@ void net_http_respond(net_conn *c, int status, const char *content_type, const c
   respond(c, status, content_type, body, body_len, NULL);
 }
 
-static void respond_error(net_conn *c, int status, const char *msg, const char *extra_headers) {
+static void respond_error_code(net_conn *c, int status, int code, const char *msg,
+                               const char *extra_headers) {
   char body[512];
   json_writer w;
   json_writer_init(&w, body, sizeof(body));
   json_write_object_begin(&w);
   JSON_WRITE_KEY(&w, "code");
-  json_write_int64(&w, status);
+  json_write_int64(&w, code);
   JSON_WRITE_KEY(&w, "msg");
   json_write_string(&w, msg, strlen(msg));
   json_write_object_end(&w);
@@ -52,8 +62,23 @@ static void respond_error(net_conn *c, int status, const char *msg, const char *
   respond(c, status, "application/json", body, len, extra_headers);
 }
 
+static void respond_error(net_conn *c, int status, const char *msg, const char *extra_headers) {
+  respond_error_code(c, status, status, msg, extra_headers);
+}
+
 void net_http_error(net_conn *c, int status, const char *msg) {
   respond_error(c, status, msg, NULL);
+}
+
+void net_http_error_code(net_conn *c, int status, int code, const char *msg) {
+  respond_error_code(c, status, code, msg, NULL);
+}
+
+/* Exact path, or prefix for a route path ending in '*'. */
+static bool route_matches(const char *pattern, http_str path) {
+  size_t n = strlen(pattern);
+  if (n && pattern[n - 1] == '*') return path.len >= n - 1 && memcmp(path.ptr, pattern, n - 1) == 0;
+  return path.len == n && memcmp(path.ptr, pattern, n) == 0;
 }
 
 static bool origin_allowed(const config *cfg, const http_str *origin) {
@@ -124,7 +149,7 @@ static void websocket_upgrade(net_conn *c, const http_request *req, unsigned dia
                    accept, subprotocol ? "Sec-WebSocket-Protocol: " : "",
                    subprotocol ? subprotocol : "", subprotocol ? "\r\n" : "");
   net_conn_queue(c, head, (size_t)n);
-  net_ws_open(c, dialect);
+  net_ws_open(c, dialect, req);
 }
 
 /* Constant-time check of "Authorization: Bearer <token>". */
@@ -152,8 +177,7 @@ static void route(net_conn *c, const http_request *req, const char *body) {
   bool path_known = false;
   for (unsigned i = 0; i < l->route_count; i++) {
     const net_route *r = &l->routes[i];
-    if (req->path.len != strlen(r->path) || memcmp(req->path.ptr, r->path, req->path.len) != 0)
-      continue;
+    if (!route_matches(r->path, req->path)) continue;
     path_known = true;
     if (r->method == req->method) {
       r->handler(c, req, body, (size_t)req->content_length);

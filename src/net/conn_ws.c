@@ -12,14 +12,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-void net_ws_open(net_conn *c, unsigned dialect) {
+void net_ws_open(net_conn *c, unsigned dialect, const http_request *req) {
   const config *cfg = c->thread->server->cfg;
   c->state = CONN_WS;
   c->dialect = (uint16_t)dialect;
   c->utf8_state = WS_UTF8_ACCEPT;
   c->next_ping_ms = c->thread->now_ms + cfg->ws_ping_interval_ms;
   const net_dialect *d = net_conn_listener(c)->dialects[dialect];
-  if (d->on_open) d->on_open(c);
+  if (d->on_open) d->on_open(c, req);
 }
 
 void net_ws_closed(net_conn *c) {

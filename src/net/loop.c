@@ -33,7 +33,6 @@
 enum { UD_ACCEPT = 1, UD_RECV, UD_SEND, UD_WAKE, UD_CANCEL };
 
 #define NET_NO_SLOT           UINT32_MAX
-#define NET_FREE_CHUNKS_KEPT  4096
 #define NET_SHUTDOWN_GRACE_MS 1000
 #define NET_ACCEPT_RETRY_MS   100
 
@@ -84,14 +83,18 @@ static void net_buf_free(net_buf *b) {
   b->len = b->cap = 0;
 }
 
-static net_chunk *chunk_get(net_thread *t) {
-  net_chunk *ch = t->free_chunks;
+static net_chunk *chunk_get(net_thread *t, bool large) {
+  net_chunk_pool *pool = &t->chunks[large];
+  net_chunk *ch = pool->free;
   if (ch) {
-    t->free_chunks = ch->next;
-    t->free_chunk_count--;
+    pool->free = ch->next;
+    pool->count--;
   } else {
-    ch = malloc(sizeof(*ch));
+    uint32_t bytes = large ? NET_CHUNK_LARGE : NET_CHUNK_SMALL;
+    ch = malloc(bytes);
     if (!ch) return NULL;
+    ch->cap = bytes - (uint32_t)sizeof(net_chunk);
+    ch->large = large;
   }
   ch->next = NULL;
   ch->len = ch->sent = 0;
@@ -99,13 +102,14 @@ static net_chunk *chunk_get(net_thread *t) {
 }
 
 static void chunk_put(net_thread *t, net_chunk *ch) {
-  if (t->free_chunk_count >= NET_FREE_CHUNKS_KEPT) {
+  net_chunk_pool *pool = &t->chunks[ch->large];
+  if (pool->count >= pool->keep) {
     free(ch);
     return;
   }
-  ch->next = t->free_chunks;
-  t->free_chunks = ch;
-  t->free_chunk_count++;
+  ch->next = pool->free;
+  pool->free = ch;
+  pool->count++;
 }
 
 /* ---- connections ------------------------------------------------------------ */
@@ -123,8 +127,10 @@ void net_conn_queue(net_conn *c, const void *data, size_t len) {
   const uint8_t *p = data;
   while (len > 0) {
     net_chunk *tail = c->out_tail;
-    if (!tail || tail->len == sizeof(tail->data)) {
-      net_chunk *ch = chunk_get(c->thread);
+    if (!tail || tail->len == tail->cap) {
+      /* Small while the whole queue fits one small chunk; large once it grows. */
+      bool large = tail != NULL || len > NET_CHUNK_SMALL - sizeof(net_chunk);
+      net_chunk *ch = chunk_get(c->thread, large);
       if (!ch) {
         log_error("out of memory for send chunks: closing connection");
         net_conn_close_now(c);
@@ -136,7 +142,7 @@ void net_conn_queue(net_conn *c, const void *data, size_t len) {
         c->out_head = ch;
       c->out_tail = tail = ch;
     }
-    size_t n = sizeof(tail->data) - tail->len;
+    size_t n = tail->cap - tail->len;
     if (n > len) n = len;
     memcpy(tail->data + tail->len, p, n);
     tail->len += (uint32_t)n;
@@ -200,20 +206,19 @@ static void conn_release(net_conn *c) {
 
 /*
  * Ends the connection at once. Outstanding io_uring operations still hold the
- * socket; shutdown() makes them complete, and the slot is released when the
- * last one has.
+ * socket; shutdown() makes them complete. The slot is released by the flush
+ * at the end of the iteration, once no operation is outstanding: never here,
+ * because the connection may be on the flush list, and a slot released now
+ * could be reused by an accept in this same iteration while still linked.
  */
 void net_conn_close_now(net_conn *c) {
-  if (c->state == CONN_FREE || c->fd < 0) return;
+  if (c->state == CONN_FREE || c->fd < 0 || c->deadline_ms == -1) return;
   if (c->state == CONN_WS) net_ws_closed(c);
-  if (conn_idle(c)) {
-    conn_release(c);
-    return;
-  }
-  if (!c->write_shut || c->recv_armed) shutdown(c->fd, SHUT_RDWR);
+  if (!conn_idle(c) && (!c->write_shut || c->recv_armed)) shutdown(c->fd, SHUT_RDWR);
   c->write_shut = true;
   c->state = CONN_LINGER;
-  c->deadline_ms = -1; /* dying: released as soon as no operation is outstanding */
+  c->deadline_ms = -1; /* dying: released by the flush once no operation is outstanding */
+  mark_dirty(c);
 }
 
 static bool conn_dying(const net_conn *c) {
@@ -276,15 +281,11 @@ static uint32_t ip_lookup(net_thread *t, const ipnet_addr *addr, uint64_t bucket
 }
 
 /* Applies the per-IP limits to a new connection; returns false if it is refused. */
-static bool ip_admit(net_thread *t, int fd, uint32_t *slot_out) {
+static bool ip_admit(net_thread *t, const struct sockaddr *peer, uint32_t *slot_out) {
   const config *cfg = t->server->cfg;
-  struct sockaddr_storage peer;
-  socklen_t peer_len = sizeof(peer);
   ipnet_addr addr;
   *slot_out = NET_NO_IP;
-  if (getpeername(fd, (struct sockaddr *)&peer, &peer_len) != 0 ||
-      !ipnet_from_sockaddr((struct sockaddr *)&peer, &addr) ||
-      ipnet_match_any(t->exempt, t->exempt_count, &addr))
+  if (!ipnet_from_sockaddr(peer, &addr) || ipnet_match_any(t->exempt, t->exempt_count, &addr))
     return true;
   uint64_t capacity = 2000ull * cfg->limits_connect_rate_per_ip;
   uint32_t slot = ip_lookup(t, &addr, capacity);
@@ -320,8 +321,12 @@ static void conn_open(net_thread *t, int fd, unsigned listener) {
     close(fd);
     return;
   }
+  struct sockaddr_storage peer;
+  socklen_t peer_len = sizeof(peer);
+  if (getpeername(fd, (struct sockaddr *)&peer, &peer_len) != 0) peer.ss_family = AF_UNSPEC;
   uint32_t ip_slot = NET_NO_IP;
-  if (t->server->listeners[listener].spec.per_ip_limits && !ip_admit(t, fd, &ip_slot)) {
+  if (t->server->listeners[listener].spec.per_ip_limits &&
+      !ip_admit(t, (struct sockaddr *)&peer, &ip_slot)) {
     refuse_connection(t, fd);
     return;
   }
@@ -339,6 +344,10 @@ static void conn_open(net_thread *t, int fd, unsigned listener) {
   c->state = CONN_HTTP;
   c->last_rx_ms = t->now_ms;
   c->ip_slot = ip_slot;
+  if (peer.ss_family == AF_INET)
+    inet_ntop(AF_INET, &((struct sockaddr_in *)&peer)->sin_addr, c->peer, sizeof(c->peer));
+  else if (peer.ss_family == AF_INET6)
+    inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&peer)->sin6_addr, c->peer, sizeof(c->peer));
   c->rate_tokens = t->server->cfg->limits_burst * 1000u;
   c->rate_refill_ms = c->abuse_window_ms = t->now_ms;
   random_session(c->session);
@@ -352,6 +361,8 @@ static size_t conn_process(net_conn *c, uint8_t *buf, size_t len) {
   size_t pos = 0;
   while (pos < len && !conn_dying(c)) {
     size_t n;
+    if (c->state == CONN_HTTP && c->http_deferred)
+      break; /* a response is pending: later requests wait in c->in */
     if (c->state == CONN_HTTP)
       n = net_http_consume(c, buf + pos, len - pos);
     else if (c->state == CONN_WS)
@@ -614,7 +625,7 @@ static unsigned process_completions(net_thread *t) {
     case UD_SEND:
       on_send(t, cqe);
       break;
-    case UD_WAKE:
+    case UD_WAKE: /* engine events or a stop request: poll runs every iteration anyway */
       if (!atomic_load(&t->stop)) arm_wake(t);
       break;
     default:
@@ -637,12 +648,19 @@ static void net_loop_run(net_thread *t) {
   t->next_tick_ms = t->now_ms + tick_ms;
   arm_accepts(t);
   arm_wake(t);
+  net_thread_hooks *hooks = &t->server->hooks;
   for (;;) {
+    /* Announce the sleep before polling: an event committed after the poll's
+     * check sees a sleeper and writes the eventfd, whose read wakes the ring. */
+    ring_waiter_prepare(&t->waiter);
+    bool may_sleep = !(hooks->poll && hooks->poll(t->hooks_ctx) > 0);
+    flush_dirty(t);
     int64_t wait_ms = t->next_tick_ms - t->now_ms;
     if (wait_ms < 0) wait_ms = 0;
     struct __kernel_timespec ts = {.tv_sec = wait_ms / 1000, .tv_nsec = (wait_ms % 1000) * 1000000};
     struct io_uring_cqe *cqe;
-    io_uring_submit_and_wait_timeout(&t->ring, &cqe, 1, &ts, NULL);
+    io_uring_submit_and_wait_timeout(&t->ring, &cqe, may_sleep ? 1 : 0, &ts, NULL);
+    ring_waiter_cancel(&t->waiter);
     t->now_ms = clock_wall_ms();
     net_count(&t->stats.loop_iterations, 1);
     process_completions(t);
@@ -659,7 +677,6 @@ static void net_loop_run(net_thread *t) {
           t->now_ms >= shutdown_deadline)
         break;
     }
-    flush_dirty(t);
   }
 }
 
@@ -773,7 +790,10 @@ static void io_thread_main(void *arg) {
                t->server->listeners[i].spec.bind, t->server->listeners[i].port);
   log_info("io thread %u: %u connection slots, %u x %u B receive buffers", t->index,
            t->conn_capacity, t->buffer_count, t->buffer_size);
+  if (t->server->hooks.init)
+    t->hooks_ctx = t->server->hooks.init(t->server->hooks.arg, t, t->index);
   net_loop_run(t);
+  if (t->server->hooks.fini) t->server->hooks.fini(t->hooks_ctx);
   for (uint32_t i = 0; i < t->conn_high_water; i++)
     if (t->conns[i].state != CONN_FREE) {
       t->conns[i].recv_armed = t->conns[i].send_inflight = false;
@@ -793,11 +813,12 @@ static void thread_free(net_thread *t) {
   free(t->free_slots);
   free(t->ip_table);
   free(t->scratch);
-  while (t->free_chunks) {
-    net_chunk *next = t->free_chunks->next;
-    free(t->free_chunks);
-    t->free_chunks = next;
-  }
+  for (int k = 0; k < 2; k++)
+    while (t->chunks[k].free) {
+      net_chunk *next = t->chunks[k].free->next;
+      free(t->chunks[k].free);
+      t->chunks[k].free = next;
+    }
 }
 
 static int thread_init(net_server *s, net_thread *t, unsigned index, char *err, size_t errlen) {
@@ -824,6 +845,8 @@ static int thread_init(net_server *s, net_thread *t, unsigned index, char *err, 
     t->free_slots[i] = t->conn_capacity - 1 - i; /* lowest slots first */
   }
   t->free_count = t->conn_capacity;
+  t->chunks[0].keep = 4096; /* 4 MiB of small chunks */
+  t->chunks[1].keep = 256;  /* 4 MiB of large chunks */
   t->ip_capacity = 64;
   while (t->ip_capacity < 2 * t->conn_capacity) t->ip_capacity *= 2;
   t->ip_table = calloc(t->ip_capacity, sizeof(net_ip_entry));
@@ -838,6 +861,7 @@ static int thread_init(net_server *s, net_thread *t, unsigned index, char *err, 
     snprintf(err, errlen, "eventfd: %s", strerror(errno));
     return -1;
   }
+  ring_waiter_init(&t->waiter, t->wake_fd);
   for (unsigned i = 0; i < s->listener_count; i++) {
     net_listener *l = &s->listeners[i];
     if (index > 0 && !l->spec.every_thread) continue;
@@ -921,6 +945,59 @@ void net_server_stop(net_server *s) {
   for (unsigned i = 0; i < s->thread_count; i++) thread_free(&s->threads[i]);
   free(s->threads);
   free(s);
+}
+
+void net_server_set_hooks(net_server *s, const net_thread_hooks *hooks) {
+  s->hooks = *hooks;
+}
+
+ring_waiter *net_server_waiter(net_server *s, unsigned io) {
+  return &s->threads[io].waiter;
+}
+
+unsigned net_server_threads(const net_server *s) {
+  return s->thread_count;
+}
+
+void *net_conn_thread_ctx(const net_conn *c) {
+  return c->thread->hooks_ctx;
+}
+
+uint64_t net_conn_id(const net_conn *c) {
+  return (uint64_t)(c - c->thread->conns) << 32 | c->generation;
+}
+
+net_conn *net_thread_conn(net_thread *t, uint64_t id) {
+  uint32_t index = (uint32_t)(id >> 32);
+  if (index >= t->conn_capacity) return NULL;
+  net_conn *c = &t->conns[index];
+  if (c->generation != (uint32_t)id || c->state == CONN_FREE || conn_dying(c)) return NULL;
+  return c;
+}
+
+int64_t net_conn_now_ms(const net_conn *c) {
+  return c->thread->now_ms;
+}
+
+void *net_conn_state(net_conn *c) {
+  return c->dialect_state;
+}
+
+const char *net_conn_peer(const net_conn *c) {
+  return c->peer;
+}
+
+/* Parses input held back while an HTTP response was pending. */
+void net_conn_resume(net_conn *c) {
+  if (c->in.len == 0 || conn_dying(c)) return;
+  size_t used = conn_process(c, c->in.data, c->in.len);
+  if (c->in.data == NULL) return;
+  if (used >= c->in.len) {
+    net_buf_free(&c->in);
+  } else if (used > 0) {
+    memmove(c->in.data, c->in.data + used, c->in.len - used);
+    c->in.len -= (uint32_t)used;
+  }
 }
 
 unsigned net_server_port(const net_server *s, unsigned index) {

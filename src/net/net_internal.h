@@ -16,14 +16,28 @@
 #include <liburing.h>
 #include <stdatomic.h>
 
-/* A send chunk: connection output is a list of these, from a per-thread pool. */
-#define NET_CHUNK_BYTES 16384
+/*
+ * A send chunk: connection output is a list of these, from per-thread pools
+ * of two sizes. A reply to an idle connection (the usual case) takes a small
+ * chunk, so ten thousand welcomes in one loop iteration cost 10 MB, not 160;
+ * a connection with more to send gets large chunks.
+ */
+#define NET_CHUNK_SMALL 1024
+#define NET_CHUNK_LARGE 16384
 typedef struct net_chunk {
   struct net_chunk *next;
   uint32_t len;  /* bytes written into data */
   uint32_t sent; /* bytes of data already sent */
-  uint8_t data[NET_CHUNK_BYTES - 16];
+  uint32_t cap;  /* bytes data can hold */
+  uint32_t large;
+  uint8_t data[];
 } net_chunk;
+
+typedef struct net_chunk_pool {
+  net_chunk *free;
+  uint32_t count;
+  uint32_t keep; /* most free chunks kept; more are returned to the allocator */
+} net_chunk_pool;
 
 /* A growable byte buffer, allocated only while it holds something. */
 typedef struct net_buf {
@@ -71,7 +85,10 @@ struct net_conn {
   net_buf message;     /* payload of a fragmented message so far */
   net_chunk *out_head;
   net_chunk *out_tail;
+  bool http_deferred; /* a route answers later: hold further requests */
   char session[37];
+  char peer[46];
+  _Alignas(8) uint8_t dialect_state[NET_CONN_STATE_BYTES];
 };
 
 #define NET_NO_IP UINT32_MAX
@@ -115,7 +132,7 @@ typedef struct net_stats {
   net_counter rate_abuse_closes;
 } net_stats;
 
-typedef struct net_thread {
+struct net_thread {
   struct net_server *server;
   unsigned index;
   struct io_uring ring;
@@ -144,15 +161,16 @@ typedef struct net_thread {
   ipnet_prefix exempt[CONFIG_MAX_EXEMPT_IPS];
   unsigned exempt_count;
   /* Send chunk pool. */
-  net_chunk *free_chunks;
-  uint32_t free_chunk_count;
+  net_chunk_pool chunks[2]; /* [0] small, [1] large */
   int64_t now_ms;
   int64_t next_tick_ms;
   _Atomic bool stop;
   char *scratch;
   thread_handle thread;
+  ring_waiter waiter; /* eventfd mode on wake_fd */
+  void *hooks_ctx;
   net_stats stats;
-} net_thread;
+};
 
 typedef struct net_listener {
   net_listener_spec spec;
@@ -166,6 +184,7 @@ struct net_server {
   http_limits http_limits;
   unsigned thread_count;
   net_thread *threads;
+  net_thread_hooks hooks;
 };
 
 /* The listener a connection came in on. */
@@ -178,6 +197,7 @@ void net_conn_queue(net_conn *c, const void *data, size_t len);
 void net_conn_queue_frame(net_conn *c, uint8_t opcode, const void *payload, size_t len);
 void net_conn_linger(net_conn *c, int64_t grace_ms);
 void net_conn_close_now(net_conn *c);
+void net_conn_resume(net_conn *c);
 bool net_conn_over_limit(net_conn *c);
 
 /* conn_http.c: consumes one request from buf; returns bytes used, 0 = need more. */
@@ -185,7 +205,7 @@ size_t net_http_consume(net_conn *c, uint8_t *buf, size_t len);
 
 /* conn_ws.c: consumes one frame from buf; returns bytes used, 0 = need more. */
 size_t net_ws_consume(net_conn *c, uint8_t *buf, size_t len);
-void net_ws_open(net_conn *c, unsigned dialect);
+void net_ws_open(net_conn *c, unsigned dialect, const http_request *req);
 void net_ws_send_close(net_conn *c, unsigned code, const char *reason, bool fail);
 void net_ws_tick(net_conn *c);
 void net_ws_closed(net_conn *c);

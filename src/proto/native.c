@@ -1,58 +1,63 @@
 /*
- * native.c: the native dialect (/ws), shared/spec/PROTOCOL.md. For now it
- * greets (welcome) and answers the ping op; every other op is answered with
- * error 1002 until the order-entry ops land. Requests are parsed with the
- * zero-copy tokenizer into a token array on the stack: no allocation.
+ * native.c: the native dialect on /ws (shared/spec/PROTOCOL.md): welcome,
+ * ping, auth (JWT or API key), private subscriptions, order entry, queries
+ * and API-key management. Requests are parsed with the zero-copy tokenizer
+ * into a token array on the stack; order ops become binary engine commands
+ * (engine_json.c), and their replies come back through session.c.
  *
  * Runs on the io threads.
  */
+#include "proto_internal.h"
+
 #include "bourse/clock.h"
-#include "bourse/json.h"
-#include "bourse/proto.h"
+#include "bourse/engine_json.h"
 
 #include <stdio.h>
 #include <string.h>
 
 #define NATIVE_MAX_TOKENS 512
 #define NATIVE_MAX_DEPTH  16
-#define NATIVE_MAX_ID     36
-
-/* A request's "id", echoed in its reply: absent, an int64, or a short string. */
-typedef struct native_id {
-  enum { ID_NONE, ID_INT, ID_STRING } kind;
-  int64_t number;
-  char text[NATIVE_MAX_ID + 1];
-  size_t text_len;
-} native_id;
-
-static void write_id(json_writer *w, const native_id *id) {
-  if (id->kind == ID_NONE) return;
-  JSON_WRITE_KEY(w, "id");
-  if (id->kind == ID_INT)
-    json_write_int64(w, id->number);
-  else
-    json_write_string(w, id->text, id->text_len);
-}
 
 static void send_writer(net_conn *c, json_writer *w) {
   size_t len;
   if (json_writer_finish(w, &len) == JSON_OK) net_send_text(c, w->buf, len);
 }
 
-static void send_error(net_conn *c, const native_id *id, int code, const char *msg) {
-  json_writer w;
-  json_writer_init(&w, net_scratch(c), NET_SCRATCH_BYTES);
-  json_write_object_begin(&w);
-  write_id(&w, id);
-  JSON_WRITE_KEY(&w, "code");
-  json_write_int64(&w, code);
-  JSON_WRITE_KEY(&w, "msg");
-  json_write_string(&w, msg, strlen(msg));
-  json_write_object_end(&w);
-  send_writer(c, &w);
+void proto_reply_begin(json_writer *w, const request *r) {
+  json_writer_init(w, net_scratch(r->c), NET_SCRATCH_BYTES);
+  json_write_object_begin(w);
+  proto_write_id(w, &r->id);
+  JSON_WRITE_KEY(w, "result");
 }
 
-static void native_open(net_conn *c) {
+void proto_reply_end(json_writer *w, const request *r) {
+  json_write_object_end(w);
+  send_writer(r->c, w);
+}
+
+static void reply_true(const request *r) {
+  json_writer w;
+  proto_reply_begin(&w, r);
+  json_write_bool(&w, true);
+  proto_reply_end(&w, r);
+}
+
+void proto_fail(const request *r, int code, const char *msg) {
+  proto_send_error(r->c, &r->id, code, msg);
+}
+
+/* The string member `key` of `obj` without escapes, or false. */
+bool proto_member_string(const json_doc *doc, uint32_t obj, const char *key, const char **s,
+                         size_t *len) {
+  uint32_t tok = json_object_get(doc, obj, key, strlen(key));
+  return tok != JSON_NONE && json_string_raw(doc, tok, s, len);
+}
+
+/* ---- welcome and auth on the upgrade --------------------------------------------- */
+
+static bool authenticate(const request *r, uint64_t uid, uint32_t permissions, bool by_key);
+
+static void native_open(net_conn *c, const http_request *req) {
   const config *cfg = net_conn_config(c);
   json_writer w;
   json_writer_init(&w, net_scratch(c), NET_SCRATCH_BYTES);
@@ -71,38 +76,299 @@ static void native_open(net_conn *c) {
   JSON_WRITE_STRING(&w, BOURSE_VERSION);
   json_write_object_end(&w);
   send_writer(c, &w);
+  /* Peatio clients send their JWT as a bearer header on the upgrade. */
+  const http_str *bearer = http_header_get(req, "authorization");
+  proto_thread *pt = net_conn_thread_ctx(c);
+  if (bearer && pt) {
+    uint64_t uid;
+    char why[160];
+    request r = {.c = c, .pt = pt, .pc = net_conn_state(c)};
+    if (auth_jwt_verify(&pt->shared->jwt, bearer->ptr, bearer->len, clock_wall_ms() / 1000, &uid,
+                        why, sizeof(why)) == AUTH_OK)
+      authenticate(&r, uid, AUTH_PERM_ALL, false);
+    else
+      proto_fail(&r, 3001, why);
+  }
 }
 
-/* Reads "id"; returns false (and replies 1003) when it is present but invalid. */
-static bool read_id(net_conn *c, const json_doc *doc, native_id *id) {
-  id->kind = ID_NONE;
-  uint32_t tok = json_object_get(doc, 0, "id", 2);
-  if (tok == JSON_NONE) return true;
-  if (json_get_int64(doc, tok, &id->number) == JSON_OK) {
-    id->kind = ID_INT;
-    return true;
-  }
-  if (doc->tokens[tok].type == JSON_STRING &&
-      json_string_unescape(doc, tok, id->text, sizeof(id->text), &id->text_len) == JSON_OK) {
-    id->kind = ID_STRING;
-    return true;
-  }
-  send_error(c, id, PROTO_ERR_BAD_FIELD,
-             "id must be an integer (int64) or a string of at most 36 characters");
-  return false;
+static void native_close(net_conn *c) {
+  proto_thread *pt = net_conn_thread_ctx(c);
+  if (pt) proto_session_remove(pt, c);
 }
 
-static void op_ping(net_conn *c, const native_id *id) {
+/* ---- requests that need no user ---------------------------------------------------- */
+
+static void op_ping(const request *r) {
   json_writer w;
-  json_writer_init(&w, net_scratch(c), NET_SCRATCH_BYTES);
+  json_writer_init(&w, net_scratch(r->c), NET_SCRATCH_BYTES);
   json_write_object_begin(&w);
   JSON_WRITE_KEY(&w, "op");
   JSON_WRITE_STRING(&w, "pong");
-  write_id(&w, id);
+  proto_write_id(&w, &r->id);
   JSON_WRITE_KEY(&w, "ts");
-  json_write_int64(&w, clock_wall_ms());
+  json_write_int64(&w, net_conn_now_ms(r->c));
   json_write_object_end(&w);
-  send_writer(c, &w);
+  send_writer(r->c, &w);
+}
+
+static bool authenticate(const request *r, uint64_t uid, uint32_t permissions, bool by_key) {
+  if (r->pc->uid && r->pc->uid != uid) {
+    proto_fail(r, 3004, "this connection is already authenticated as another user");
+    return false;
+  }
+  if (!r->pc->uid) proto_session_add(r->pt, r->c, uid);
+  r->pc->permissions = permissions;
+  r->pc->by_api_key = by_key;
+  json_writer w;
+  proto_reply_begin(&w, r);
+  json_write_object_begin(&w);
+  JSON_WRITE_KEY(&w, "uid");
+  json_write_uint64(&w, uid);
+  json_write_object_end(&w);
+  proto_reply_end(&w, r);
+  return true;
+}
+
+static void op_auth(const request *r) {
+  const json_doc *doc = r->doc;
+  const char *token, *key, *ts, *sig;
+  size_t token_len, key_len, ts_len, sig_len;
+  char why[160];
+  uint64_t uid;
+  if (proto_member_string(doc, 0, "token", &token, &token_len)) {
+    auth_status st = auth_jwt_verify(&r->pt->shared->jwt, token, token_len,
+                                     net_conn_now_ms(r->c) / 1000, &uid, why, sizeof(why));
+    if (st != AUTH_OK) {
+      proto_fail(r, (int)st, why);
+      return;
+    }
+    authenticate(r, uid, AUTH_PERM_ALL, false);
+    return;
+  }
+  /* ts may come as a string or a number: either way, the signed bytes are its text. */
+  uint32_t ts_tok = json_object_get(doc, 0, "ts", 2);
+  if (!proto_member_string(doc, 0, "key", &key, &key_len) || ts_tok == JSON_NONE ||
+      !proto_member_string(doc, 0, "sig", &sig, &sig_len)) {
+    proto_fail(r, 1003,
+               "auth needs \"token\" (a JWT), or \"key\", \"ts\" and \"sig\" (an API key)");
+    return;
+  }
+  ts = doc->input + doc->tokens[ts_tok].start;
+  ts_len = doc->tokens[ts_tok].len;
+  auth_ip peer;
+  const char *peer_text = net_conn_peer(r->c);
+  bool has_peer = auth_ip_parse(peer_text, strlen(peer_text), &peer) == 0;
+  uint32_t permissions;
+  auth_status st = auth_apikey_login(r->pt->keys, key, key_len, ts, ts_len, sig, sig_len,
+                                     net_conn_now_ms(r->c), r->pt->cfg->auth_recv_window_ms,
+                                     has_peer ? &peer : NULL, &uid, &permissions, why, sizeof(why));
+  if (st != AUTH_OK) {
+    proto_fail(r, (int)st, why);
+    return;
+  }
+  authenticate(r, uid, permissions, true);
+}
+
+/* ---- subscriptions ----------------------------------------------------------------- */
+
+static uint16_t private_channel(const char *name, size_t len) {
+  static const struct {
+    const char *name;
+    uint16_t bit;
+  } channels[] = {{"@order", PROTO_SUB_ORDER},
+                  {"@trade", PROTO_SUB_TRADE},
+                  {"@balance", PROTO_SUB_BALANCE},
+                  {"@account", PROTO_SUB_ACCOUNT},
+                  {"@position", PROTO_SUB_POSITION}};
+  for (size_t i = 0; i < sizeof(channels) / sizeof(channels[0]); i++)
+    if (len == strlen(channels[i].name) && memcmp(name, channels[i].name, len) == 0)
+      return channels[i].bit;
+  return 0;
+}
+
+/* Applies one channel; false after replying with an error. */
+static bool subscribe_one(const request *r, uint32_t tok, bool on) {
+  const char *name;
+  size_t len;
+  if (!json_string_raw(r->doc, tok, &name, &len)) {
+    proto_fail(r, 1003, "channels are strings such as \"@order\"");
+    return false;
+  }
+  uint16_t bit = private_channel(name, len);
+  if (!bit) {
+    char msg[128];
+    snprintf(msg, sizeof(msg), "unknown channel \"%.*s\"", len > 64 ? 64 : (int)len, name);
+    proto_fail(r, 2001, msg);
+    return false;
+  }
+  if (on && !r->pc->uid) {
+    proto_fail(r, 2003, "private channels need auth first");
+    return false;
+  }
+  bool had = (r->pc->subscriptions & bit) != 0;
+  if (on && !had) {
+    if (r->pc->subscription_count >= r->pt->cfg->limits_max_subscriptions) {
+      proto_fail(r, 2002, "too many subscriptions on this connection (limits.max_subscriptions)");
+      return false;
+    }
+    r->pc->subscriptions |= bit;
+    r->pc->subscription_count++;
+  } else if (!on && had) {
+    r->pc->subscriptions &= (uint16_t)~bit;
+    r->pc->subscription_count--;
+  }
+  return true;
+}
+
+static void op_subscribe(const request *r, bool on) {
+  const json_doc *doc = r->doc;
+  uint32_t args = json_object_get(doc, 0, "args", 4);
+  uint32_t channel = json_object_get(doc, 0, "channel", 7);
+  if (args != JSON_NONE && doc->tokens[args].type == JSON_ARRAY) {
+    uint32_t tok = args + 1;
+    for (uint32_t i = 0; i < doc->tokens[args].count; i++, tok = doc->tokens[tok].next)
+      if (!subscribe_one(r, tok, on)) return;
+  } else if (channel != JSON_NONE) {
+    if (!subscribe_one(r, channel, on)) return;
+  } else {
+    proto_fail(r, 1003, "subscribe needs \"args\": [channels] or \"channel\": \"name\"");
+    return;
+  }
+  reply_true(r);
+}
+
+static void op_list(const request *r) {
+  static const char *const names[] = {"@order", "@trade", "@balance", "@account", "@position"};
+  json_writer w;
+  proto_reply_begin(&w, r);
+  json_write_array_begin(&w);
+  for (unsigned i = 0; i < 5; i++)
+    if (r->pc->subscriptions & (1u << i)) json_write_string(&w, names[i], strlen(names[i]));
+  json_write_array_end(&w);
+  proto_reply_end(&w, r);
+}
+
+/* ---- order entry and queries ----------------------------------------------------- */
+
+bool proto_need_user(const request *r, uint32_t permission) {
+  if (!r->pc->uid) {
+    proto_fail(r, 2003, "auth required: send the auth op first");
+    return false;
+  }
+  if (!(r->pc->permissions & permission)) {
+    proto_fail(r, 3004,
+               permission == AUTH_PERM_TRADE ? "this API key lacks the trade permission"
+                                             : "this API key lacks the read permission");
+    return false;
+  }
+  return true;
+}
+
+/* Sends cmd to the engine; the reply comes back through session.c. */
+static void submit(const request *r, engine_cmd *cmd, uint8_t op) {
+  uint64_t tag = proto_pending_start(r->pt, r->c, op, &r->id);
+  if (!tag) {
+    proto_fail(r, 9002, "server busy: too many requests in flight; retry");
+    return;
+  }
+  cmd->uid = r->pc->uid;
+  cmd->tag = tag;
+  cmd->ts_ms = net_conn_now_ms(r->c);
+  if (!proto_submit(r->pt, cmd)) {
+    proto_pending_abort(r->pt, tag);
+    proto_fail(r, 9002, "server busy: the engine's queue is full; retry");
+  }
+}
+
+typedef int (*decode_fn)(const config *cfg, const json_doc *doc, uint32_t obj, engine_cmd *cmd);
+
+static void order_op(const request *r, decode_fn decode, uint8_t op) {
+  if (!proto_need_user(r, AUTH_PERM_TRADE)) return;
+  engine_cmd cmd;
+  memset(&cmd, 0, sizeof(cmd));
+  int code = decode(r->pt->cfg, r->doc, r->args, &cmd);
+  if (code) {
+    proto_fail(r, code, code == 4001 ? "unknown market" : "missing or invalid field in args");
+    return;
+  }
+  submit(r, &cmd, op);
+}
+
+static void query_op(const request *r, uint8_t type, uint8_t op) {
+  if (!proto_need_user(r, AUTH_PERM_READ)) return;
+  engine_cmd cmd;
+  memset(&cmd, 0, sizeof(cmd));
+  cmd.type = type;
+  const char *market;
+  size_t len;
+  if (type == ENGINE_HOST_CMD_QUERY_ORDERS &&
+      proto_member_string(r->doc, r->args, "market", &market, &len)) {
+    int m = config_find_market(r->pt->cfg, market, len);
+    if (m < 0) {
+      proto_fail(r, 4001, "unknown market");
+      return;
+    }
+    cmd.market = (uint32_t)m;
+    cmd.flags = ENGINE_CMD_F_MARKET;
+  }
+  submit(r, &cmd, op);
+}
+
+/* ---- dispatch -------------------------------------------------------------------- */
+
+/* Reads "id"; returns false (and replies 1003) when it is present but invalid. */
+static bool read_id(net_conn *c, const json_doc *doc, proto_id *id) {
+  id->kind = PROTO_ID_NONE;
+  uint32_t tok = json_object_get(doc, 0, "id", 2);
+  if (tok == JSON_NONE) return true;
+  if (json_get_int64(doc, tok, &id->number) == JSON_OK) {
+    id->kind = PROTO_ID_INT;
+    return true;
+  }
+  size_t len;
+  if (doc->tokens[tok].type == JSON_STRING &&
+      json_string_unescape(doc, tok, id->text, sizeof(id->text), &len) == JSON_OK) {
+    id->kind = PROTO_ID_STRING;
+    id->len = (uint8_t)len;
+    return true;
+  }
+  proto_send_error(c, id, PROTO_ERR_BAD_FIELD,
+                   "id must be an integer (int64) or a string of at most 36 characters");
+  return false;
+}
+
+static void dispatch(const request *r, const char *op, size_t len) {
+#define OP_IS(s) (len == sizeof(s) - 1 && memcmp(op, s, len) == 0)
+  if (OP_IS("ping"))
+    op_ping(r);
+  else if (OP_IS("auth"))
+    op_auth(r);
+  else if (OP_IS("subscribe"))
+    op_subscribe(r, true);
+  else if (OP_IS("unsubscribe"))
+    op_subscribe(r, false);
+  else if (OP_IS("list"))
+    op_list(r);
+  else if (OP_IS("order.place"))
+    order_op(r, engine_json_place, PROTO_OP_PLACE);
+  else if (OP_IS("order.cancel"))
+    order_op(r, engine_json_cancel, PROTO_OP_CANCEL);
+  else if (OP_IS("order.cancel_all"))
+    order_op(r, engine_json_cancel_all, PROTO_OP_CANCEL_ALL);
+  else if (OP_IS("order.amend"))
+    order_op(r, engine_json_amend, PROTO_OP_AMEND);
+  else if (OP_IS("orders"))
+    query_op(r, ENGINE_HOST_CMD_QUERY_ORDERS, PROTO_OP_ORDERS);
+  else if (OP_IS("balances"))
+    query_op(r, ENGINE_HOST_CMD_QUERY_BALANCES, PROTO_OP_BALANCES);
+  else if (len > 7 && memcmp(op, "apikey.", 7) == 0)
+    proto_apikey_op(r, op + 7, len - 7);
+  else {
+    char msg[96];
+    snprintf(msg, sizeof(msg), "unknown op \"%.*s\"", len > 40 ? 40 : (int)len, op);
+    proto_fail(r, PROTO_ERR_UNKNOWN_OP, msg);
+  }
+#undef OP_IS
 }
 
 static void native_text(net_conn *c, const char *data, size_t len) {
@@ -110,39 +376,36 @@ static void native_text(net_conn *c, const char *data, size_t len) {
   json_limits limits = {
       .max_bytes = len, .max_depth = NATIVE_MAX_DEPTH, .max_tokens = NATIVE_MAX_TOKENS};
   json_doc doc;
-  native_id id = {.kind = ID_NONE};
+  request r = {.c = c, .pt = net_conn_thread_ctx(c), .pc = net_conn_state(c), .doc = &doc};
   if (json_parse(data, len, tokens, &limits, &doc) != JSON_OK) {
     char msg[160];
     snprintf(msg, sizeof(msg), "bad JSON: %s at byte %zu", doc.error.message, doc.error.offset);
-    send_error(c, &id, PROTO_ERR_BAD_JSON, msg);
+    proto_send_error(c, &r.id, PROTO_ERR_BAD_JSON, msg);
     return;
   }
   if (tokens[0].type != JSON_OBJECT) {
-    send_error(c, &id, PROTO_ERR_BAD_FIELD, "a request must be a JSON object with an \"op\"");
+    proto_send_error(c, &r.id, PROTO_ERR_BAD_FIELD,
+                     "a request must be a JSON object with an \"op\"");
     return;
   }
-  if (!read_id(c, &doc, &id)) return;
+  if (!read_id(c, &doc, &r.id)) return;
   int limited = net_conn_rate_take(c, 1);
   if (limited == -2) return; /* closing for abuse */
   if (limited == -1) {
-    send_error(c, &id, PROTO_ERR_RATE_LIMITED,
+    proto_fail(&r, PROTO_ERR_RATE_LIMITED,
                "rate limited: too many requests on this connection; slow down");
     return;
   }
-  uint32_t op = json_object_get(&doc, 0, "op", 2);
   const char *name;
   size_t name_len;
+  uint32_t op = json_object_get(&doc, 0, "op", 2);
   if (op == JSON_NONE || !json_string_raw(&doc, op, &name, &name_len)) {
-    send_error(c, &id, PROTO_ERR_BAD_FIELD, "missing or invalid field \"op\" (a string)");
+    proto_fail(&r, PROTO_ERR_BAD_FIELD, "missing or invalid field \"op\" (a string)");
     return;
   }
-  if (name_len == 4 && memcmp(name, "ping", 4) == 0) {
-    op_ping(c, &id);
-    return;
-  }
-  char msg[96];
-  snprintf(msg, sizeof(msg), "unknown op \"%.*s\"", name_len > 40 ? 40 : (int)name_len, name);
-  send_error(c, &id, PROTO_ERR_UNKNOWN_OP, msg);
+  uint32_t args = json_object_get(&doc, 0, "args", 4);
+  r.args = args != JSON_NONE && tokens[args].type == JSON_OBJECT ? args : 0;
+  dispatch(&r, name, name_len);
 }
 
 const net_dialect proto_native_dialect = {
@@ -151,5 +414,5 @@ const net_dialect proto_native_dialect = {
     .subprotocols = NULL,
     .on_open = native_open,
     .on_text = native_text,
-    .on_close = NULL,
+    .on_close = native_close,
 };

@@ -1,9 +1,13 @@
 /*
- * routes.c: HTTP routes of the client and admin ports. Runs on the io threads.
+ * routes.c: HTTP routes of the client port (and the two the admin port
+ * shares). Runs on the io threads.
  */
 #include "bourse/proto.h"
 
-static void route_health(net_conn *c, const http_request *req, const char *body, size_t len) {
+void proto_route_health(net_conn *c, const http_request *req, const char *body, size_t len);
+void proto_route_metrics(net_conn *c, const http_request *req, const char *body, size_t len);
+
+void proto_route_health(net_conn *c, const http_request *req, const char *body, size_t len) {
   (void)req;
   (void)body;
   (void)len;
@@ -11,7 +15,7 @@ static void route_health(net_conn *c, const http_request *req, const char *body,
   net_http_respond(c, 200, "application/json", ok, sizeof(ok) - 1);
 }
 
-static void route_metrics(net_conn *c, const http_request *req, const char *body, size_t len) {
+void proto_route_metrics(net_conn *c, const http_request *req, const char *body, size_t len) {
   (void)req;
   (void)body;
   (void)len;
@@ -21,14 +25,8 @@ static void route_metrics(net_conn *c, const http_request *req, const char *body
 }
 
 const net_route proto_client_routes[] = {
-    {HTTP_GET, "/health", route_health},
-    {HTTP_GET, "/metrics", route_metrics},
+    {HTTP_GET, "/health", proto_route_health},
+    {HTTP_GET, "/metrics", proto_route_metrics},
 };
 const unsigned proto_client_route_count =
     sizeof(proto_client_routes) / sizeof(proto_client_routes[0]);
-
-const net_route proto_admin_routes[] = {
-    {HTTP_GET, "/health", route_health},
-    {HTTP_GET, "/metrics", route_metrics},
-};
-const unsigned proto_admin_route_count = sizeof(proto_admin_routes) / sizeof(proto_admin_routes[0]);

@@ -349,7 +349,16 @@ def test_byte_by_byte(srv):
 
 
 def test_garbage_connections(srv):
-    seed = int(os.environ.get("BOURSE_TEST_SEED", "0")) or random.randrange(1, 1 << 30)
+    garbage_connections(srv, int(os.environ.get("BOURSE_TEST_SEED", "0")) or random.randrange(1, 1 << 30))
+
+
+def test_garbage_connections_seed_6(srv):
+    # Seed 6 once made an io thread spin: a slot released while still on the flush list was
+    # reused by an accept in the same loop iteration, which linked the list into a cycle.
+    garbage_connections(srv, 6)
+
+
+def garbage_connections(srv, seed):
     rng = random.Random(seed)
     prefixes = [
         b"",
@@ -409,6 +418,7 @@ def main():
             test_http10_closes,
             test_byte_by_byte,
             test_garbage_connections,
+            test_garbage_connections_seed_6,
             test_health_at_end,
         ],
         env={"BOURSE_NET_IO_THREADS": str(IO_THREADS)},

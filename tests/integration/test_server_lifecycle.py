@@ -37,7 +37,7 @@ def run(args, env=None, timeout=20):
 def start_and_stop(sig):
     with tempfile.TemporaryDirectory() as tmp:
         log = os.path.join(tmp, "bourse.log")
-        env = dict(os.environ, BOURSE_LOG_FILE=log, BOURSE_ENGINE_THREADS="2",
+        env = dict(os.environ, BOURSE_LOG_FILE=log, BOURSE_NET_IO_THREADS="2",
                    BOURSE_NET_BIND="127.0.0.1", BOURSE_NET_PORT=str(free_port()),
                    BOURSE_ADMIN_PORT=str(free_port()))
         p = subprocess.Popen([BIN, "--config", CONF], stdout=subprocess.PIPE,
@@ -61,11 +61,11 @@ def start_and_stop(sig):
             check(False, f"server exits within 10 s of {sig.name}")
         check(p.returncode == 0, f"exit status 0 after {sig.name}, got {p.returncode}: {err}")
         check("[market.BTCUSDT]" in out, "effective config printed on start")
-        check("threads = 2" in out, "environment override shows in printed config")
+        check("io_threads = 2" in out, "environment override shows in printed config")
         with open(log) as f:
             text = f.read()
-        check("[engine-0] engine 0 running" in text and "[engine-1] engine 1 running" in text,
-              "both engine threads started and logged under their names")
+        check("[engine-0] engine 0 running" in text and "[io-1] io thread 1" in text,
+              "the engine and both io threads started and logged under their names")
         check("stopped cleanly" in text, f"clean-stop line logged after {sig.name}")
 
 

@@ -175,7 +175,7 @@ static void script_render(const engine_event *ev, char *out, size_t len) {
   switch (ev->type) {
   case ENGINE_EVENT_ACCEPTED:
     if (ev->cmd_type == ENGINE_CMD_CANCEL_ALL)
-      snprintf(out, len, "ok n=%lld", (long long)ev->u.ack.count);
+      snprintf(out, len, "ok n=%lld", (long long)ev->u.ack.cancelled);
     else if (ev->u.ack.order_id)
       snprintf(out, len, "ok #%llu", (unsigned long long)ev->u.ack.order_id);
     else

@@ -211,7 +211,8 @@ static const error_case error_cases[] = {
      "2: [net] port: expected a whole number in 1..65535"},
     {"[net]\nio_threads = 65\n", "2: [net] io_threads: expected a whole number in 1..64"},
     {"[net]\nbind = localhost\n", "2: [net] bind: not an IPv4 or IPv6 address"},
-    {"[engine]\nthreads = 0\n", "2: [engine] threads: expected a whole number in 1..64"},
+    {"[engine]\nthreads = 0\n", "2: [engine] threads: expected a whole number in 1..1"},
+    {"[engine]\nthreads = 2\n", "2: [engine] threads: expected a whole number in 1..1"},
     {"[engine]\nspin_us = 1000001\n", "2: [engine] spin_us: expected a whole number in 0..1000000"},
     {"[log]\nlevel = verbose\n", "2: [log] level: expected debug, info, warn or error"},
     {"[server]\nname =\n", "2: [server] name: length 0 is outside 1..63 chars"},
@@ -397,10 +398,10 @@ static void test_env_overrides(void) {
 
   setenv("BOURSE_NET_PORT", "9000", 1);
   setenv("BOURSE_LOG_LEVEL", "debug", 1);
-  setenv("BOURSE_ENGINE_THREADS", "2", 1);
+  setenv("BOURSE_ENGINE_SPIN_US", "50", 1);
   setenv("BOURSE_CPU_PIN", "io:0,engine:1", 1); /* absent from no file, set anyway */
   setenv("BOURSE_MARKET_BTCUSDT_TAKER_FEE", "1500", 1);
-  setenv("BOURSE_MARKET_ETHBTC_ENGINE", "1", 1);
+  setenv("BOURSE_MARKET_ETHBTC_MAKER_FEE", "500", 1);
   setenv("BOURSE_MARKET_ETHUSDT_PRICE_BAND_PCT", "20", 1);
   setenv("BOURSE_FEES_DISCOUNT_ASSET", "eth", 1);
   setenv("BOURSE_FEES_DISCOUNT_MIN", "1.5", 1);
@@ -411,11 +412,11 @@ static void test_env_overrides(void) {
   CHECK_EQ_INT(rc, 0);
   CHECK_EQ_INT(cfg.net_port, 9000);
   CHECK_EQ_INT(cfg.log_level, CONFIG_LOG_DEBUG);
-  CHECK_EQ_INT(cfg.engine_threads, 2);
+  CHECK_EQ_INT(cfg.engine_spin_us, 50);
   CHECK_EQ_STR(cfg.cpu_pin, "io:0,engine:1");
   CHECK_EQ_INT(cfg.markets[config_find_market(&cfg, "BTCUSDT", 7)].taker_fee, 1500);
   CHECK_EQ_INT(cfg.markets[config_find_market(&cfg, "BTCUSDT", 7)].maker_fee, 1000);
-  CHECK_EQ_INT(cfg.markets[config_find_market(&cfg, "ETHBTC", 6)].engine, 1);
+  CHECK_EQ_INT(cfg.markets[config_find_market(&cfg, "ETHBTC", 6)].maker_fee, 500);
   CHECK_EQ_INT(cfg.markets[config_find_market(&cfg, "ETHUSDT", 7)].price_band_pct, 20);
   CHECK_EQ_INT(cfg.fees_discount_asset, config_find_asset(&cfg, "ETH", 3));
   CHECK_EQ_INT(cfg.fees_discount_min, 150000000);

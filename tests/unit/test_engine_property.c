@@ -116,7 +116,7 @@ static void emit(engine_event ev) {
 static void emit_ack(uint64_t id, int64_t cancelled) {
   engine_event ev = {.type = ENGINE_EVENT_ACCEPTED};
   ev.u.ack.order_id = id;
-  ev.u.ack.count = cancelled;
+  ev.u.ack.cancelled = cancelled;
   emit(ev);
 }
 
@@ -820,7 +820,8 @@ static void collect(void *ctx, const engine_event *ev) {
 static void describe(const engine_event *ev, char *out, size_t len) {
   switch (ev->type) {
   case ENGINE_EVENT_ACCEPTED:
-    snprintf(out, len, "accepted id=%" PRIu64 " n=%" PRId64, ev->u.ack.order_id, ev->u.ack.count);
+    snprintf(out, len, "accepted id=%" PRIu64 " n=%" PRId64, ev->u.ack.order_id,
+             ev->u.ack.cancelled);
     break;
   case ENGINE_EVENT_REJECTED:
     snprintf(out, len, "rejected %d", ev->code);

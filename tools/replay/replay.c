@@ -68,7 +68,7 @@ static void print_accepted(replay *r, const engine_event *ev) {
   write_ack_head(&w, r, "accepted");
   if (ev->cmd_type == ENGINE_CMD_CANCEL_ALL) {
     JSON_WRITE_KEY(&w, "cancelled");
-    json_write_int64(&w, ev->u.ack.count);
+    json_write_int64(&w, ev->u.ack.cancelled);
   } else if (ev->cmd_type == ENGINE_CMD_PLACE || ev->cmd_type == ENGINE_CMD_CANCEL ||
              ev->cmd_type == ENGINE_CMD_AMEND) {
     JSON_WRITE_KEY(&w, "order_id");

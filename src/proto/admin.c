@@ -1,0 +1,234 @@
+/*
+ * admin.c: the admin API on its own port (behind admin.token):
+ *   POST /admin/deposit, /admin/withdraw   {"uid","asset","amount"}
+ *   GET  /admin/balances?uid=N
+ *   POST /admin/apikeys                    {"uid","label","permissions","ips"}
+ *   POST /admin/totp                       {"uid","enable":true|false}
+ *   POST /admin/markets/<M>/halt, /resume
+ *   GET  /health, /metrics
+ * Engine operations answer after the engine's round trip (the HTTP response
+ * is deferred, see net_http_defer). Runs on io thread 0 (the admin listener
+ * is there).
+ */
+#include "proto_internal.h"
+
+#include "bourse/engine_json.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define ADMIN_MAX_TOKENS 256
+
+static bool parse_body(net_conn *c, const char *body, size_t len, json_doc *doc,
+                       json_token *tokens) {
+  json_limits limits = {.max_bytes = len, .max_depth = 8, .max_tokens = ADMIN_MAX_TOKENS};
+  if (json_parse(body, len, tokens, &limits, doc) != JSON_OK) {
+    char msg[160];
+    snprintf(msg, sizeof(msg), "bad JSON body: %s at byte %zu", doc->error.message,
+             doc->error.offset);
+    net_http_error_code(c, 400, 1001, msg);
+    return false;
+  }
+  if (tokens[0].type != JSON_OBJECT) {
+    net_http_error_code(c, 400, 1003, "the body must be a JSON object");
+    return false;
+  }
+  return true;
+}
+
+/* Hands cmd to the engine and answers when it is done. */
+static void submit(net_conn *c, engine_cmd *cmd, uint8_t op) {
+  proto_thread *pt = net_conn_thread_ctx(c);
+  proto_id none = {.kind = PROTO_ID_NONE};
+  uint64_t tag = proto_pending_start(pt, c, op, &none);
+  if (!tag) {
+    net_http_error_code(c, 503, 9002, "server busy: too many requests in flight; retry");
+    return;
+  }
+  cmd->tag = tag;
+  cmd->ts_ms = net_conn_now_ms(c);
+  if (!proto_submit(pt, cmd)) {
+    proto_pending_abort(pt, tag);
+    net_http_error_code(c, 503, 9002, "server busy: the engine's queue is full; retry");
+    return;
+  }
+  net_http_defer(c);
+}
+
+static void transfer(net_conn *c, const char *body, size_t len, engine_cmd_type type) {
+  json_token tokens[ADMIN_MAX_TOKENS];
+  json_doc doc;
+  if (!parse_body(c, body, len, &doc, tokens)) return;
+  engine_cmd cmd;
+  memset(&cmd, 0, sizeof(cmd));
+  if (engine_json_uid(&doc, 0, &cmd.uid) != 0) {
+    net_http_error_code(c, 400, 1003, "\"uid\" must be a positive integer");
+    return;
+  }
+  if (engine_json_transfer(net_conn_config(c), &doc, 0, type, &cmd) != 0) {
+    net_http_error_code(
+        c, 400, 1003, "\"asset\" must name a configured asset and \"amount\" be a decimal string");
+    return;
+  }
+  proto_thread *pt = net_conn_thread_ctx(c);
+  (void)pt;
+  submit(c, &cmd, PROTO_OP_ADMIN_TRANSFER);
+}
+
+static void route_deposit(net_conn *c, const http_request *req, const char *body, size_t len) {
+  (void)req;
+  transfer(c, body, len, ENGINE_CMD_DEPOSIT);
+}
+
+static void route_withdraw(net_conn *c, const http_request *req, const char *body, size_t len) {
+  (void)req;
+  transfer(c, body, len, ENGINE_CMD_WITHDRAW);
+}
+
+static bool query_uid(net_conn *c, const http_request *req, uint64_t *uid) {
+  http_str v;
+  *uid = 0;
+  if (http_query_get(req->query, "uid", &v) && v.len > 0 && v.len <= 19) {
+    for (uint32_t i = 0; i < v.len; i++) {
+      if (v.ptr[i] < '0' || v.ptr[i] > '9') {
+        *uid = 0;
+        break;
+      }
+      *uid = *uid * 10 + (uint64_t)(v.ptr[i] - '0');
+    }
+  }
+  if (*uid == 0) net_http_error_code(c, 400, 1003, "give ?uid=<positive integer>");
+  return *uid != 0;
+}
+
+static void route_balances(net_conn *c, const http_request *req, const char *body, size_t len) {
+  (void)body;
+  (void)len;
+  engine_cmd cmd;
+  memset(&cmd, 0, sizeof(cmd));
+  if (!query_uid(c, req, &cmd.uid)) return;
+  cmd.type = ENGINE_HOST_CMD_QUERY_BALANCES;
+  submit(c, &cmd, PROTO_OP_ADMIN_BALANCES);
+}
+
+static void route_apikeys(net_conn *c, const http_request *req, const char *body, size_t len) {
+  (void)req;
+  json_token tokens[ADMIN_MAX_TOKENS];
+  json_doc doc;
+  if (!parse_body(c, body, len, &doc, tokens)) return;
+  auth_apikey_info key;
+  memset(&key, 0, sizeof(key));
+  char why[160] = "";
+  if (engine_json_uid(&doc, 0, &key.uid) != 0) {
+    net_http_error_code(c, 400, 1003, "\"uid\" must be a positive integer");
+    return;
+  }
+  unsigned fields = proto_apikey_parse_fields(&doc, 0, &key, why, sizeof(why));
+  if (fields == UINT32_MAX) {
+    net_http_error_code(c, 400, 1003, why);
+    return;
+  }
+  if (!(fields & AUTH_APIKEY_SET_PERMISSIONS)) key.permissions = AUTH_PERM_READ;
+  key.created_ms = net_conn_now_ms(c);
+  char secret[AUTH_APIKEY_SECRET_HEX_LEN + 1];
+  proto_thread *pt = net_conn_thread_ctx(c);
+  auth_status st = auth_apikey_create(pt->shared->keys, &key, secret, why, sizeof(why));
+  if (st != AUTH_OK) {
+    net_http_error_code(c, st == AUTH_ERR_INTERNAL ? 500 : 400, (int)st, why);
+    return;
+  }
+  char out[1024];
+  json_writer w;
+  json_writer_init(&w, out, sizeof(out));
+  json_write_object_begin(&w);
+  JSON_WRITE_KEY(&w, "result");
+  proto_apikey_write(&w, &key, secret);
+  json_write_object_end(&w);
+  size_t n;
+  if (json_writer_finish(&w, &n) == JSON_OK) net_http_respond(c, 200, "application/json", out, n);
+}
+
+/* Enables (returning the secret for the user's authenticator app) or disables TOTP. */
+static void route_totp(net_conn *c, const http_request *req, const char *body, size_t len) {
+  (void)req;
+  json_token tokens[ADMIN_MAX_TOKENS];
+  json_doc doc;
+  if (!parse_body(c, body, len, &doc, tokens)) return;
+  uint64_t uid;
+  bool enable = true;
+  uint32_t tok = json_object_get(&doc, 0, "enable", 6);
+  if (engine_json_uid(&doc, 0, &uid) != 0 ||
+      (tok != JSON_NONE && json_get_bool(&doc, tok, &enable) != JSON_OK)) {
+    net_http_error_code(c, 400, 1003, "give {\"uid\":<positive integer>,\"enable\":true|false}");
+    return;
+  }
+  proto_thread *pt = net_conn_thread_ctx(c);
+  char why[160] = "";
+  if (!enable) {
+    auth_status st = auth_apikey_totp_clear(pt->shared->keys, uid, why, sizeof(why));
+    if (st != AUTH_OK && st != AUTH_ERR_NOT_FOUND) {
+      net_http_error_code(c, 500, (int)st, why);
+      return;
+    }
+    static const char ok[] = "{\"result\":true}";
+    net_http_respond(c, 200, "application/json", ok, sizeof(ok) - 1);
+    return;
+  }
+  uint8_t secret[20];
+  char base32[64];
+  if (auth_totp_generate_secret(secret, sizeof(secret)) != 0 ||
+      auth_base32_encode(secret, sizeof(secret), base32, sizeof(base32)) < 0 ||
+      auth_apikey_totp_set(pt->shared->keys, uid, secret, sizeof(secret), why, sizeof(why)) !=
+          AUTH_OK) {
+    net_http_error_code(c, 500, 9001, why[0] ? why : "could not create a TOTP secret");
+    return;
+  }
+  char out[512];
+  int n = snprintf(out, sizeof(out),
+                   "{\"result\":{\"secret\":\"%s\",\"uri\":\"otpauth://totp/bourse:%llu?secret=%s"
+                   "&issuer=bourse&algorithm=SHA1&digits=6&period=30\"}}",
+                   base32, (unsigned long long)uid, base32);
+  net_http_respond(c, 200, "application/json", out, (size_t)n);
+}
+
+/* POST /admin/markets/<M>/halt or /resume */
+static void route_market(net_conn *c, const http_request *req, const char *body, size_t len) {
+  (void)body;
+  (void)len;
+  static const char prefix[] = "/admin/markets/";
+  const char *name = req->path.ptr + sizeof(prefix) - 1;
+  const char *end = req->path.ptr + req->path.len;
+  const char *slash = memchr(name, '/', (size_t)(end - name));
+  if (!slash) {
+    net_http_error(c, 404, "use POST /admin/markets/<MARKET>/halt or /resume");
+    return;
+  }
+  int market = config_find_market(net_conn_config(c), name, (size_t)(slash - name));
+  size_t action_len = (size_t)(end - slash - 1);
+  bool halt = action_len == 4 && memcmp(slash + 1, "halt", 4) == 0;
+  bool resume = action_len == 6 && memcmp(slash + 1, "resume", 6) == 0;
+  if (!halt && !resume) {
+    net_http_error(c, 404, "use POST /admin/markets/<MARKET>/halt or /resume");
+    return;
+  }
+  if (market < 0) {
+    net_http_error_code(c, 404, 4001, "unknown market");
+    return;
+  }
+  engine_cmd cmd;
+  memset(&cmd, 0, sizeof(cmd));
+  cmd.type = halt ? ENGINE_CMD_HALT : ENGINE_CMD_RESUME;
+  cmd.market = (uint32_t)market;
+  submit(c, &cmd, PROTO_OP_ADMIN_HALT);
+}
+
+void proto_route_health(net_conn *c, const http_request *req, const char *body, size_t len);
+void proto_route_metrics(net_conn *c, const http_request *req, const char *body, size_t len);
+
+const net_route proto_admin_routes[] = {
+    {HTTP_GET, "/health", proto_route_health},     {HTTP_GET, "/metrics", proto_route_metrics},
+    {HTTP_POST, "/admin/deposit", route_deposit},  {HTTP_POST, "/admin/withdraw", route_withdraw},
+    {HTTP_GET, "/admin/balances", route_balances}, {HTTP_POST, "/admin/apikeys", route_apikeys},
+    {HTTP_POST, "/admin/totp", route_totp},        {HTTP_POST, "/admin/markets/*", route_market},
+};
+const unsigned proto_admin_route_count = sizeof(proto_admin_routes) / sizeof(proto_admin_routes[0]);
