@@ -481,6 +481,13 @@ int engine_check(const engine *e, char *err, size_t errlen) {
       n += live;
     }
     if (n != e->users[u].open) rc = check_fail(err, errlen, "user open count", 0);
+    uint32_t cached = e->users[u].cached_market;
+    if (cached) {
+      const engine_market *m = &e->markets[cached - 1];
+      if (e->users[u].acct_base != accounts_find(&e->accounts, e->users[u].uid, m->base) ||
+          e->users[u].acct_quote != accounts_find(&e->accounts, e->users[u].uid, m->quote))
+        rc = check_fail(err, errlen, "user balance handle cache", 0);
+    }
     listed += n;
   }
   free(holds);
