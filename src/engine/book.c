@@ -9,6 +9,8 @@
  */
 #include "bourse/book.h"
 
+#include "bourse/clock.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +34,8 @@ int book_pool_init(book_pool *pool, uint32_t max_orders) {
   pool->id_mask = buckets - 1;
   pool->order_fresh = 1;
   pool->level_fresh = 1;
+  /* The tree shapes never show in any result, so a varying seed costs no determinism. */
+  pool->random = (clock_mono_ns() ^ (uint64_t)(uintptr_t)pool) | 1;
   return 0;
 }
 
@@ -77,6 +81,10 @@ static uint32_t level_alloc(book_pool *pool, engine_side side, int64_t price) {
   memset(l, 0, sizeof *l);
   l->side = (uint8_t)side;
   l->price = price;
+  pool->random ^= pool->random >> 12;
+  pool->random ^= pool->random << 25;
+  pool->random ^= pool->random >> 27;
+  l->priority = (uint32_t)((pool->random * 0x2545f4914f6cdd1dull) >> 32);
   return index;
 }
 
@@ -110,15 +118,6 @@ uint32_t book_id_find(const book_pool *pool, uint64_t id) {
 /* ------------------------------------------------------------------------ */
 /* Treap of levels keyed by price (unique within one treap)                 */
 
-static uint64_t treap_priority(int64_t price) {
-  /* splitmix64 finaliser: a fixed, well-mixed function of the key keeps the
-   * tree shape (not the results) independent of insertion order. */
-  uint64_t z = (uint64_t)price + 0x9e3779b97f4a7c15ull;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
 /* Splits t into lo (price < key) and hi (price >= key). */
 static void treap_split_lt(book_level *lv, uint32_t t, int64_t key, uint32_t *lo, uint32_t *hi) {
   if (!t) {
@@ -149,7 +148,7 @@ static void treap_split_le(book_level *lv, uint32_t t, int64_t key, uint32_t *lo
 static uint32_t treap_merge(book_level *lv, uint32_t a, uint32_t b) {
   if (!a) return b;
   if (!b) return a;
-  if (treap_priority(lv[a].price) > treap_priority(lv[b].price)) {
+  if (lv[a].priority > lv[b].priority) {
     lv[a].right = treap_merge(lv, lv[a].right, b);
     return a;
   }
