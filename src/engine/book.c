@@ -603,10 +603,29 @@ static size_t stop_level_take(book *b, uint32_t *root, uint32_t li, uint32_t *ou
   return n;
 }
 
-static int compare_order_ids(const void *a, const void *b, void *ctx) {
-  const book_pool *pool = ctx;
-  uint64_t x = pool->orders[*(const uint32_t *)a].id, y = pool->orders[*(const uint32_t *)b].id;
-  return x < y ? -1 : x > y;
+/* Moves out[i] down the max-heap out[0..n) ordered by order id. */
+static void sift_down(const book_pool *pool, uint32_t *out, size_t i, size_t n) {
+  for (;;) {
+    size_t child = 2 * i + 1;
+    if (child >= n) return;
+    if (child + 1 < n && pool->orders[out[child + 1]].id > pool->orders[out[child]].id) child++;
+    if (pool->orders[out[i]].id >= pool->orders[out[child]].id) return;
+    uint32_t t = out[i];
+    out[i] = out[child];
+    out[child] = t;
+    i = child;
+  }
+}
+
+/* Sorts order indexes by id in place. Heapsort: libc's qsort may allocate. */
+static void sort_by_id(const book_pool *pool, uint32_t *out, size_t n) {
+  for (size_t i = n / 2; i-- > 0;) sift_down(pool, out, i, n);
+  for (size_t end = n; end-- > 1;) {
+    uint32_t t = out[0];
+    out[0] = out[end];
+    out[end] = t;
+    sift_down(pool, out, 0, end);
+  }
 }
 
 size_t book_stop_take_triggered(book *b, int64_t last, uint32_t *out) {
@@ -618,7 +637,7 @@ size_t book_stop_take_triggered(book *b, int64_t last, uint32_t *out) {
   for (uint32_t li = treap_max(lv, b->stops_down); li && lv[li].price >= last;
        li = treap_max(lv, b->stops_down))
     n = stop_level_take(b, &b->stops_down, li, out, n);
-  if (n > 1) qsort_r(out, n, sizeof *out, compare_order_ids, b->pool);
+  if (n > 1) sort_by_id(b->pool, out, n);
   stops_refresh(b);
   return n;
 }
