@@ -265,13 +265,13 @@ static void count_trades(void *ctx, const engine_event *ev) {
   generated_trades += ev->type == ENGINE_EVENT_TRADE;
 }
 
-static engine *bench_engine(uint32_t max_orders, unsigned window_bits) {
+static engine *bench_engine(uint32_t max_orders, unsigned window_bits, bool prefault) {
   char err[200];
   engine_limits lim = {.max_orders = max_orders,
                        .max_accounts = 4 * USERS,
                        .max_users = 2 * USERS,
                        .price_window_bits = window_bits,
-                       .prefault = true};
+                       .prefault = prefault};
   engine *e = engine_create(&cfg, &lim, err, sizeof err);
   if (!e) {
     fprintf(stderr, "engine_bench: %s\n", err);
@@ -291,7 +291,7 @@ static stream generate(size_t count, size_t warmup, bool mix) {
   }
   mirror_count = 0;
   generated_trades = 0;
-  engine *e = bench_engine((uint32_t)count + 16, 16);
+  engine *e = bench_engine((uint32_t)count + 16, 16, false);
   engine_cmd c = {.market = 0};
   for (size_t i = 0; i < count; i++) {
     s.ops[i] = mix ? next_mix_op() : next_insert_op();
@@ -328,7 +328,7 @@ static void warm(engine *e, const stream *s) {
 }
 
 static double run_throughput(const stream *s, unsigned window_bits) {
-  engine *e = bench_engine((uint32_t)s->peak_orders + 1024, window_bits);
+  engine *e = bench_engine((uint32_t)s->peak_orders + 1024, window_bits, true);
   warm(e, s);
   engine_cmd c = {.market = 0};
   uint64_t t0 = clock_mono_ns();
@@ -342,7 +342,7 @@ static double run_throughput(const stream *s, unsigned window_bits) {
 }
 
 static void run_latency(const stream *s, unsigned window_bits, uint64_t *samples, result *r) {
-  engine *e = bench_engine((uint32_t)s->peak_orders + 1024, window_bits);
+  engine *e = bench_engine((uint32_t)s->peak_orders + 1024, window_bits, true);
   warm(e, s);
   engine_cmd c = {.market = 0};
   size_t n = 0;

@@ -20,8 +20,9 @@
  *    occupied slots. Finding a level, adding one and removing one are O(1);
  *    the best price after removing the best is three count-leading-zero
  *    instructions.
- *  - a fallback treap (randomised balanced tree keyed by price, priorities
- *    from a hash of the price) per side for prices outside the window, O(log n).
+ *  - a fallback treap (randomised balanced tree keyed by price, each level's
+ *    priority drawn at random when it is created, so no choice of prices by
+ *    a user can unbalance it) per side for prices outside the window, O(log n).
  * Invariant: every fallback bid is below the window and every fallback ask
  * above it, so any windowed level beats every fallback level of its side.
  * A level that would break it (a bid above the window, an ask below it), or a
@@ -89,7 +90,8 @@ typedef struct book_level {
   uint32_t left, right; /* fallback / stop treap children; left = free-list link when free */
   uint8_t side;         /* engine_side */
   uint8_t in_window;    /* 1 while indexed by the direct window */
-  uint8_t reserved[6];
+  uint16_t reserved;
+  uint32_t priority; /* treap heap key: random, so no choice of prices can unbalance a tree */
 } book_level;
 
 typedef struct book_pool {
@@ -101,6 +103,7 @@ typedef struct book_pool {
   uint32_t orders_used;
   uint32_t level_free;  /* head of the free list, through book_level.left */
   uint32_t level_fresh; /* next never-used level */
+  uint64_t random;      /* xorshift state for level priorities, seeded from the clock */
   uint32_t *id_buckets;
   uint64_t id_mask;
 } book_pool;

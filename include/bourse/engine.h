@@ -23,7 +23,8 @@
  *   1003 uid (0) -> 4001 market -> 1003 enums, post_only combination,
  *   client_id, required fields -> [4008 market halted] -> 4002 price (<= 0,
  *   price band) -> 4002 stop -> 4002 stop without last price -> 4003 qty /
- *   quote_qty -> 4003 min_notional -> 4009 duplicate client_id -> 4004
+ *   quote_qty -> 4003 min_notional -> 4009 duplicate client_id -> [5001 the
+ *   user has engine_limits.max_open_orders_per_user open orders] -> 4004
  *   insufficient balance -> [9001 engine capacity] -> 4005 post-only would
  *   cross -> 4007 FOK not fillable.
  * Notional overflow (price x qty x notional_unit beyond int64) cannot be held
@@ -221,6 +222,10 @@ typedef struct engine_event {
   } u;
 } engine_event;
 
+_Static_assert(sizeof(engine_cmd) == 128, "engine_cmd is a ring slot: change its size on purpose");
+_Static_assert(sizeof(engine_event) == 192,
+               "engine_event is a ring slot: change its size on purpose");
+
 /*
  * The event sink: called once per event, in causal order, synchronously from
  * engine_process. `ev` is valid only during the call (copy it). Must not call
@@ -260,7 +265,7 @@ void engine_destroy(engine *e);
  * or REJECTED event, then everything the command caused in causal order
  * (trades, order changes, triggered stops and their trades), and last one
  * BALANCE event per (uid, asset) whose value the command changed. Hot path:
- * no allocation, lock or system call.
+ * no allocation, lock or system call. `emit` may be NULL (events dropped).
  */
 void engine_process(engine *e, const engine_cmd *cmd, engine_emit_fn *emit, void *ctx);
 

@@ -9,6 +9,8 @@
  */
 #include "bourse/book.h"
 
+#include "bourse/clock.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +34,8 @@ int book_pool_init(book_pool *pool, uint32_t max_orders) {
   pool->id_mask = buckets - 1;
   pool->order_fresh = 1;
   pool->level_fresh = 1;
+  /* The tree shapes never show in any result, so a varying seed costs no determinism. */
+  pool->random = (clock_mono_ns() ^ (uint64_t)(uintptr_t)pool) | 1;
   return 0;
 }
 
@@ -77,6 +81,10 @@ static uint32_t level_alloc(book_pool *pool, engine_side side, int64_t price) {
   memset(l, 0, sizeof *l);
   l->side = (uint8_t)side;
   l->price = price;
+  pool->random ^= pool->random >> 12;
+  pool->random ^= pool->random << 25;
+  pool->random ^= pool->random >> 27;
+  l->priority = (uint32_t)((pool->random * 0x2545f4914f6cdd1dull) >> 32);
   return index;
 }
 
@@ -110,15 +118,6 @@ uint32_t book_id_find(const book_pool *pool, uint64_t id) {
 /* ------------------------------------------------------------------------ */
 /* Treap of levels keyed by price (unique within one treap)                 */
 
-static uint64_t treap_priority(int64_t price) {
-  /* splitmix64 finaliser: a fixed, well-mixed function of the key keeps the
-   * tree shape (not the results) independent of insertion order. */
-  uint64_t z = (uint64_t)price + 0x9e3779b97f4a7c15ull;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
 /* Splits t into lo (price < key) and hi (price >= key). */
 static void treap_split_lt(book_level *lv, uint32_t t, int64_t key, uint32_t *lo, uint32_t *hi) {
   if (!t) {
@@ -149,7 +148,7 @@ static void treap_split_le(book_level *lv, uint32_t t, int64_t key, uint32_t *lo
 static uint32_t treap_merge(book_level *lv, uint32_t a, uint32_t b) {
   if (!a) return b;
   if (!b) return a;
-  if (treap_priority(lv[a].price) > treap_priority(lv[b].price)) {
+  if (lv[a].priority > lv[b].priority) {
     lv[a].right = treap_merge(lv, lv[a].right, b);
     return a;
   }
@@ -604,10 +603,29 @@ static size_t stop_level_take(book *b, uint32_t *root, uint32_t li, uint32_t *ou
   return n;
 }
 
-static int compare_order_ids(const void *a, const void *b, void *ctx) {
-  const book_pool *pool = ctx;
-  uint64_t x = pool->orders[*(const uint32_t *)a].id, y = pool->orders[*(const uint32_t *)b].id;
-  return x < y ? -1 : x > y;
+/* Moves out[i] down the max-heap out[0..n) ordered by order id. */
+static void sift_down(const book_pool *pool, uint32_t *out, size_t i, size_t n) {
+  for (;;) {
+    size_t child = 2 * i + 1;
+    if (child >= n) return;
+    if (child + 1 < n && pool->orders[out[child + 1]].id > pool->orders[out[child]].id) child++;
+    if (pool->orders[out[i]].id >= pool->orders[out[child]].id) return;
+    uint32_t t = out[i];
+    out[i] = out[child];
+    out[child] = t;
+    i = child;
+  }
+}
+
+/* Sorts order indexes by id in place. Heapsort: libc's qsort may allocate. */
+static void sort_by_id(const book_pool *pool, uint32_t *out, size_t n) {
+  for (size_t i = n / 2; i-- > 0;) sift_down(pool, out, i, n);
+  for (size_t end = n; end-- > 1;) {
+    uint32_t t = out[0];
+    out[0] = out[end];
+    out[end] = t;
+    sift_down(pool, out, 0, end);
+  }
 }
 
 size_t book_stop_take_triggered(book *b, int64_t last, uint32_t *out) {
@@ -619,7 +637,7 @@ size_t book_stop_take_triggered(book *b, int64_t last, uint32_t *out) {
   for (uint32_t li = treap_max(lv, b->stops_down); li && lv[li].price >= last;
        li = treap_max(lv, b->stops_down))
     n = stop_level_take(b, &b->stops_down, li, out, n);
-  if (n > 1) qsort_r(out, n, sizeof *out, compare_order_ids, b->pool);
+  if (n > 1) sort_by_id(b->pool, out, n);
   stops_refresh(b);
   return n;
 }

@@ -127,11 +127,11 @@ engine *engine_create(const config *cfg, const engine_limits *limits, char *err,
   }
   if (check_config(cfg, err, errlen)) return NULL;
   engine *e = calloc(1, sizeof *e);
-  if (e) e->max_open_per_user = lim.max_open_orders_per_user;
   if (!e) {
     fail(err, errlen, "out of memory", NULL);
     return NULL;
   }
+  e->max_open_per_user = lim.max_open_orders_per_user;
   e->cfg = cfg;
   e->market_count = cfg->market_count;
   e->asset_count = cfg->asset_count;
@@ -274,9 +274,14 @@ static void set_halt(engine *e, const engine_cmd *c, bool halted) {
   engine_emit_accepted(e, c->market, 0, 0);
 }
 
+static void discard_event(void *ctx, const engine_event *ev) {
+  (void)ctx;
+  (void)ev;
+}
+
 void engine_process(engine *e, const engine_cmd *c, engine_emit_fn *emit, void *ctx) {
   e->cmd = c;
-  e->emit = emit;
+  e->emit = emit ? emit : discard_event;
   e->emit_ctx = ctx;
   switch (c->type) {
   case ENGINE_CMD_PLACE: {
@@ -476,6 +481,13 @@ int engine_check(const engine *e, char *err, size_t errlen) {
       n += live;
     }
     if (n != e->users[u].open) rc = check_fail(err, errlen, "user open count", 0);
+    uint32_t cached = e->users[u].cached_market;
+    if (cached) {
+      const engine_market *m = &e->markets[cached - 1];
+      if (e->users[u].acct_base != accounts_find(&e->accounts, e->users[u].uid, m->base) ||
+          e->users[u].acct_quote != accounts_find(&e->accounts, e->users[u].uid, m->quote))
+        rc = check_fail(err, errlen, "user balance handle cache", 0);
+    }
     listed += n;
   }
   free(holds);

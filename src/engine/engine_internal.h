@@ -65,7 +65,10 @@ typedef struct engine_user {
   uint64_t uid;
   uint32_t head, tail; /* chunks, oldest first; 0 = none */
   uint32_t open;       /* open orders */
-  uint32_t reserved;
+  /* The balance handles of the market this user last placed in (hold stage's cache:
+     a market maker places on one market again and again). */
+  uint32_t cached_market; /* market index + 1, 0 = none */
+  uint32_t acct_base, acct_quote;
 } engine_user;
 
 struct engine {
@@ -102,6 +105,7 @@ typedef struct engine_hold_msg {
   engine_cmd cmd;
   unsigned hold_asset;
   uint32_t acct_base, acct_quote; /* the user's balance entries of the market's assets */
+  uint32_t user;                  /* the user's record, UINT32_MAX if it has none yet */
   int64_t hold;                   /* units locked (0 for a stop_market buy by qty) */
 } engine_hold_msg;
 

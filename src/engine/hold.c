@@ -101,34 +101,46 @@ int engine_hold_place(engine *e, const engine_cmd *c, engine_hold_msg *out) {
   if (code) return code;
   if ((c->flags & ENGINE_CMD_F_CLIENT_ID) && engine_cid_find(e, c->uid, c->client_id))
     return ENGINE_CODE_DUPLICATE_CLIENT_ID;
-  if (e->max_open_per_user) {
-    uint32_t user = engine_user_find(e, c->uid);
-    if (user != UINT32_MAX && e->users[user].open >= e->max_open_per_user) return ENGINE_CODE_LIMIT;
-  }
+  uint32_t user = engine_user_find(e, c->uid);
+  engine_user *u = user == UINT32_MAX ? NULL : &e->users[user];
+  if (e->max_open_per_user && u && u->open >= e->max_open_per_user) return ENGINE_CODE_LIMIT;
 
   unsigned asset;
   int64_t amount;
   bool all;
   code = hold_needed(m, c, &asset, &amount, &all);
   if (code) return code;
+  bool cached = u && u->cached_market == c->market + 1;
+  uint32_t other = ACCOUNTS_NONE;
   /* Look before creating: a rejected order leaves no empty entries behind. */
-  uint32_t held = accounts_find(&e->accounts, c->uid, asset);
+  uint32_t held = cached ? (asset == m->base ? u->acct_base : u->acct_quote)
+                         : accounts_find(&e->accounts, c->uid, asset);
   int64_t available = held == ACCOUNTS_NONE ? 0 : accounts_at(&e->accounts, held)->available;
   if (all) {
     if (available == 0) return ENGINE_CODE_INSUFFICIENT_BALANCE;
     amount = available;
   }
   if (amount > available) return ENGINE_CODE_INSUFFICIENT_BALANCE;
-  /* Both entries exist from here on, so settling a fill never needs a new one. */
-  if (held == ACCOUNTS_NONE) held = accounts_get(&e->accounts, c->uid, asset);
-  uint32_t other = accounts_get(&e->accounts, c->uid, asset == m->base ? m->quote : m->base);
-  if (held == ACCOUNTS_NONE || other == ACCOUNTS_NONE) return ENGINE_CODE_CAPACITY;
+  if (cached) {
+    other = asset == m->base ? u->acct_quote : u->acct_base;
+  } else {
+    /* Both entries exist from here on, so settling a fill never needs a new one. */
+    if (held == ACCOUNTS_NONE) held = accounts_get(&e->accounts, c->uid, asset);
+    other = accounts_get(&e->accounts, c->uid, asset == m->base ? m->quote : m->base);
+    if (held == ACCOUNTS_NONE || other == ACCOUNTS_NONE) return ENGINE_CODE_CAPACITY;
+  }
   if (accounts_hold(&e->accounts, held, amount)) engine_fatal("hold: checked amount refused");
   out->cmd = *c;
   out->hold_asset = asset;
   out->acct_base = asset == m->base ? held : other;
   out->acct_quote = asset == m->base ? other : held;
+  out->user = user;
   out->hold = amount;
+  if (u) {
+    u->cached_market = c->market + 1;
+    u->acct_base = out->acct_base;
+    u->acct_quote = out->acct_quote;
+  }
   return ENGINE_OK;
 }
 

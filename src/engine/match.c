@@ -474,7 +474,7 @@ static void reject_held(engine *e, const engine_hold_msg *h, int code) {
 void engine_match_place(engine *e, const engine_hold_msg *h) {
   const engine_cmd *c = &h->cmd;
   engine_market *m = &e->markets[c->market];
-  uint32_t user = user_get(e, c->uid);
+  uint32_t user = h->user != UINT32_MAX ? h->user : user_get(e, c->uid);
   uint32_t oi = user == UINT32_MAX ? 0 : book_order_alloc(&e->pool);
   if (!oi) {
     reject_held(e, h, ENGINE_CODE_CAPACITY);

@@ -179,10 +179,41 @@ static void test_stops(void) {
   book_pool_free(&pool);
 }
 
+/* Many fallback levels in sorted order (the worst case for an unbalanced tree), then removal. */
+static void test_many_fallback_levels(int count) {
+  book_pool pool;
+  book b;
+  char err[200];
+  CHECK(book_pool_init(&pool, (uint32_t)count + 2) == 0);
+  CHECK(book_init(&b, &pool, 6) == 0);
+  uint32_t ask = book_order_alloc(&pool);
+  book_order_at(&pool, ask)->side = ENGINE_SIDE_SELL;
+  book_order_at(&pool, ask)->price = 10000000;
+  book_order_at(&pool, ask)->qty = 1;
+  book_insert(&b, ask);
+  for (int i = 0; i < count; i++) {
+    uint32_t oi = book_order_alloc(&pool);
+    book_order *o = book_order_at(&pool, oi);
+    o->side = ENGINE_SIDE_BUY;
+    o->price = 1 + 7 * (int64_t)i; /* ascending: each bid becomes the new best */
+    o->qty = 1;
+    book_insert(&b, oi);
+  }
+  CHECK(book_check(&b, err, sizeof err) == 0);
+  CHECK_EQ_INT(b.sides[ENGINE_SIDE_BUY].levels, count);
+  CHECK_EQ_INT(book_level_at(&pool, book_best(&b, ENGINE_SIDE_BUY))->price, 1 + 7 * (count - 1));
+  for (uint32_t oi = 2; oi < (uint32_t)count + 2; oi += 2) book_erase(&b, oi);
+  CHECK(book_check(&b, err, sizeof err) == 0);
+  CHECK_EQ_INT(b.sides[ENGINE_SIDE_BUY].levels, count / 2);
+  book_free(&b);
+  book_pool_free(&pool);
+}
+
 int main(void) {
   const char *type = getenv("BOURSE_BUILD_TYPE");
   int steps = type && (strcmp(type, "Asan") == 0 || strcmp(type, "Tsan") == 0) ? 6000 : 25000;
   test_stops();
+  test_many_fallback_levels(steps * 2);
   run_random(6, 20, steps, 1);      /* window 64, book ~40 wide: recentres often */
   run_random(6, 200, steps, 2);     /* most levels in the fallback trees */
   run_random(8, 100, steps, 3);     /* mixed */

@@ -398,6 +398,51 @@ static void test_capacity(void) {
   engine_destroy(e);
 }
 
+/* engine_user_orders (the host's open-orders query) and the per-user open-order limit (5001). */
+static void test_user_orders_and_limit(void) {
+  config cfg;
+  script_config(&cfg);
+  engine_limits lim = {
+      .max_orders = 64, .max_accounts = 64, .max_users = 16, .max_open_orders_per_user = 3};
+  char err[200];
+  engine *e = engine_create(&cfg, &lim, err, sizeof err);
+  run(e, (engine_cmd){.type = ENGINE_CMD_DEPOSIT, .uid = 1, .asset = A_USDT, .amount = 1000});
+  run(e, (engine_cmd){.type = ENGINE_CMD_DEPOSIT, .uid = 1, .asset = A_BTC, .amount = 10});
+  run(e, (engine_cmd){.type = ENGINE_CMD_DEPOSIT, .uid = 2, .asset = A_USDT, .amount = 5});
+  CHECK_EQ_INT(run(e, limit_cmd(1, ENGINE_SIDE_BUY, 10, 1)), 0); /* #1 */
+  engine_cmd eth = limit_cmd(1, ENGINE_SIDE_BUY, 10, 1);
+  eth.market = M_ETHUSDT;
+  CHECK_EQ_INT(run(e, eth), 0);                                   /* #2 */
+  CHECK_EQ_INT(run(e, limit_cmd(1, ENGINE_SIDE_SELL, 20, 2)), 0); /* #3 */
+  CHECK_EQ_INT(run(e, limit_cmd(1, ENGINE_SIDE_BUY, 11, 1)), 5001);
+  engine_cmd ioc = limit_cmd(1, ENGINE_SIDE_BUY, 25, 1);
+  ioc.tif = ENGINE_TIF_IOC;
+  CHECK_EQ_INT(run(e, ioc), 5001);                              /* even one that would not rest */
+  CHECK_EQ_INT(run(e, limit_cmd(2, ENGINE_SIDE_BUY, 1, 1)), 0); /* others are not limited */
+
+  engine_order_info orders[8];
+  uint32_t markets[8];
+  size_t n = engine_user_orders(e, 1, ENGINE_MARKET_NONE, 0, orders, markets, 8);
+  CHECK_EQ_INT(n, 3);
+  for (size_t i = 0; i < n; i++) CHECK_EQ_INT(orders[i].order_id, i + 1);
+  CHECK(markets[1] == M_ETHUSDT && orders[2].side == ENGINE_SIDE_SELL);
+  n = engine_user_orders(e, 1, ENGINE_MARKET_NONE, 1, orders, markets, 1); /* paging */
+  CHECK(n == 1 && orders[0].order_id == 2);
+  n = engine_user_orders(e, 1, M_BTCUSDT, 0, orders, markets, 8);
+  CHECK(n == 2 && orders[0].order_id == 1 && orders[1].order_id == 3);
+  CHECK_EQ_INT(engine_user_orders(e, 3, ENGINE_MARKET_NONE, 0, orders, markets, 8), 0);
+
+  CHECK_EQ_INT(run(e, (engine_cmd){.type = ENGINE_CMD_CANCEL,
+                                   .uid = 1,
+                                   .market = M_BTCUSDT,
+                                   .order_id = 1,
+                                   .flags = ENGINE_CMD_F_ORDER_ID}),
+               0);
+  CHECK_EQ_INT(run(e, limit_cmd(1, ENGINE_SIDE_BUY, 11, 1)), 0);
+  CHECK(engine_check(e, err, sizeof err) == 0);
+  engine_destroy(e);
+}
+
 int main(void) {
   CHECK(script_run("validation_order", validation_order) == 0);
   CHECK(script_run("cancel", cancel) == 0);
@@ -410,5 +455,6 @@ int main(void) {
   test_event_fields();
   test_create_errors();
   test_capacity();
+  test_user_orders_and_limit();
   return check_report("engine_rules");
 }

@@ -323,6 +323,42 @@ static void print_balances(replay *r) {
 
 /* ------------------------------------------------------------------------ */
 
+/* Reads all of f; *lines = how many lines (a last line without a newline counts). */
+static char *read_all(FILE *f, size_t *size, size_t *lines) {
+  size_t cap = 1 << 16, n = 0;
+  char *buf = malloc(cap);
+  for (size_t got; buf && (got = fread(buf + n, 1, cap - n, f)) > 0;) {
+    n += got;
+    if (n == cap) buf = realloc(buf, cap *= 2);
+  }
+  if (!buf || ferror(f)) {
+    fprintf(stderr, "bourse-replay: cannot read the input\n");
+    exit(2);
+  }
+  *size = n;
+  *lines = 0;
+  for (size_t i = 0; i < n; i++) *lines += buf[i] == '\n';
+  if (n && buf[n - 1] != '\n') ++*lines;
+  return buf;
+}
+
+/*
+ * An engine sized by the input: no input of `lines` commands can open more
+ * orders, bring more users or create more balance entries than this, so a
+ * replay never fails for capacity, and memory follows the input's size.
+ */
+static engine *create_engine(const config *cfg, size_t lines, char *err, size_t errlen) {
+  size_t orders = lines + 2, entries = 2 * lines + 2;
+  if (entries > (1u << 30)) {
+    snprintf(err, errlen, "input of %zu lines is too large", lines);
+    return NULL;
+  }
+  engine_limits limits = {.max_orders = (uint32_t)orders,
+                          .max_accounts = (uint32_t)entries,
+                          .max_users = (uint32_t)orders};
+  return engine_create(cfg, &limits, err, errlen);
+}
+
 static int usage(void) {
   fprintf(stderr, "usage: bourse-replay --config FILE < commands.jsonl > events.jsonl\n");
   return 2;
@@ -345,27 +381,28 @@ int main(int argc, char **argv) {
     fprintf(stderr, "bourse-replay: %s\n", err);
     return 2;
   }
-  engine_limits limits = {0}; /* defaults; pages are touched only as used */
+  size_t size = 0, lines = 0;
+  char *input = read_all(stdin, &size, &lines);
   static replay r;
   r.cfg = &cfg;
-  r.e = engine_create(&cfg, &limits, err, sizeof err);
+  r.e = create_engine(&cfg, lines, err, sizeof err);
   if (!r.e) {
     fprintf(stderr, "bourse-replay: %s\n", err);
     return 2;
   }
   static char out[1 << 16];
   setvbuf(stdout, out, _IOFBF, sizeof out);
-
-  char *text = NULL;
-  size_t cap = 0;
-  ssize_t len;
-  while ((len = getline(&text, &cap, stdin)) >= 0) {
+  for (char *line = input, *end = input + size; line < end;) {
+    char *newline = memchr(line, '\n', (size_t)(end - line));
+    size_t len = (size_t)((newline ? newline : end) - line);
     r.ref++;
-    if (blank(text, (size_t)len)) continue;
-    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r')) len--;
-    run_line(&r, text, (size_t)len);
+    if (!blank(line, len)) {
+      while (len > 0 && line[len - 1] == '\r') len--;
+      run_line(&r, line, len);
+    }
+    line = newline ? newline + 1 : end;
   }
-  free(text);
+  free(input);
   print_books(&r, engine_open_orders(r.e) + 1);
   print_balances(&r);
   engine_destroy(r.e);
