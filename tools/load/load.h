@@ -204,6 +204,7 @@ typedef struct load_stats {
   uint64_t bytes_out;
   uint64_t iterations;   /* event loop iterations (one io_uring_enter each) */
   histogram latency;     /* ns, replies to requests in the window */
+  histogram send_lag;    /* ns from the intended to the actual queueing of window requests */
   histogram connect_ns;  /* TCP connect start to handshake complete */
   char setup_error[200]; /* why the last LOAD_FAIL_SETUP happened */
   load_orders_stats orders;

@@ -59,7 +59,7 @@ static const char usage_text[] =
     "      --admin-url URL        http://HOST:PORT of the admin API: deposit before the run\n"
     "      --admin-token T        bearer token of the admin API (admin.token)\n"
     "      --deposit A=X[,B=Y]    amounts deposited for every uid (default "
-    "USDT=1000000000,BTC=100000)\n"
+    "USDT=1000000,BTC=1000)\n"
     "      --market M             market (default BTCUSDT)\n"
     "      --mid P                starting mid price (default 50000); it then walks, within 5 %\n"
     "      --tick T               the market's tick (default 0.01)\n"
@@ -270,7 +270,7 @@ static void set_defaults(load_options *o) {
   oo->cancel_pct = 30;
   oo->amend_pct = 30;
   char err[64];
-  load_deposits_parse(oo, "USDT=1000000000,BTC=100000", err, sizeof(err));
+  load_deposits_parse(oo, "USDT=1000000,BTC=1000", err, sizeof(err));
 }
 
 /* Handles one option of the orders scenario; returns 0 or an exit status. */

@@ -39,6 +39,7 @@ void load_stats_init(load_stats *s) {
   memset(s, 0, sizeof(*s));
   histogram_init(&s->latency);
   histogram_init(&s->connect_ns);
+  histogram_init(&s->send_lag);
   for (int i = 0; i < LOAD_ORDER_OPS; i++) histogram_init(&s->orders.latency[i]);
 }
 
@@ -88,6 +89,7 @@ void load_stats_merge(load_stats *into, const load_stats *from) {
   into->iterations += from->iterations;
   histogram_merge(&into->latency, &from->latency);
   histogram_merge(&into->connect_ns, &from->connect_ns);
+  histogram_merge(&into->send_lag, &from->send_lag);
   if (from->setup_error[0]) memcpy(into->setup_error, from->setup_error, sizeof(into->setup_error));
   orders_stats_merge(&into->orders, &from->orders);
 }
@@ -308,6 +310,7 @@ void load_report_table(const load_run *run, FILE *out) {
             (unsigned long long)s->sent_window, per_second(s->sent_window, window),
             (unsigned long long)s->replies_window, per_second(s->replies_window, window));
     print_percentiles(out, "latency", &s->latency);
+    if (o->rate > 0) print_percentiles(out, "send lag", &s->send_lag);
   }
   if (o->scenario->compose == load_orders_compose) print_orders(run, out, window);
   fprintf(out, "  errors      ");
@@ -475,6 +478,8 @@ void load_report_json(const load_run *run, FILE *out) {
           per_second(s->sent_window, window), (unsigned long long)s->replies_window,
           (unsigned long long)s->replies_other, per_second(s->replies_window, window));
   json_percentiles(out, &s->latency);
+  fprintf(out, ",\"send_lag_us\":");
+  json_percentiles(out, &s->send_lag);
 
   fprintf(out, ",\"errors\":{");
   for (int i = 0; i < LOAD_ERR_COUNT; i++)
