@@ -47,6 +47,8 @@ static void submit(net_conn *c, engine_cmd *cmd, uint8_t op) {
   }
   cmd->tag = tag;
   cmd->ts_ms = net_conn_now_ms(c);
+  /* the reply of a transfer shows the balance of the asset it moved */
+  pt->pending[(uint32_t)tag].asset = cmd->asset;
   if (!proto_submit(pt, cmd)) {
     proto_pending_abort(pt, tag);
     net_http_error_code(c, 503, 9002, "server busy: the engine's queue is full; retry");
@@ -70,8 +72,6 @@ static void transfer(net_conn *c, const char *body, size_t len, engine_cmd_type 
         c, 400, 1003, "\"asset\" must name a configured asset and \"amount\" be a decimal string");
     return;
   }
-  proto_thread *pt = net_conn_thread_ctx(c);
-  (void)pt;
   submit(c, &cmd, PROTO_OP_ADMIN_TRANSFER);
 }
 
