@@ -47,8 +47,6 @@ static void submit(net_conn *c, engine_cmd *cmd, uint8_t op) {
   }
   cmd->tag = tag;
   cmd->ts_ms = net_conn_now_ms(c);
-  /* the reply of a transfer shows the balance of the asset it moved */
-  pt->pending[(uint32_t)tag].asset = cmd->asset;
   if (!proto_submit(pt, cmd)) {
     proto_pending_abort(pt, tag);
     net_http_error_code(c, 503, 9002, "server busy: the engine's queue is full; retry");
