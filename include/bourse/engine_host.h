@@ -33,6 +33,10 @@ enum {
   ENGINE_HOST_CMD_SESSION_CLOSE,      /* ... no longer */
   ENGINE_HOST_CMD_QUERY_ORDERS,       /* uid's open orders (market, or all with F_MARKET unset) */
   ENGINE_HOST_CMD_QUERY_BALANCES,     /* uid's balances, every asset it has */
+  /* Deliver a published message (a proto_publication pointer in `amount`) to uid's sessions
+   * on every other io thread; DONE's u.ack.cancelled says to how many threads it went. */
+  ENGINE_HOST_CMD_PUBLISH,
+  ENGINE_HOST_CMD_PUBLISH_ACK, /* an io thread delivered a publication `amount` times */
 };
 
 /* Event types the host adds (engine_event.type). */
@@ -40,6 +44,8 @@ enum {
   ENGINE_HOST_EVENT_DONE = 100,    /* the command with this tag is complete */
   ENGINE_HOST_EVENT_QUERY_ORDER,   /* one order of a QUERY_ORDERS answer (u.order) */
   ENGINE_HOST_EVENT_QUERY_BALANCE, /* one balance of a QUERY_BALANCES answer (u.balance) */
+  ENGINE_HOST_EVENT_PUBLISH,       /* deliver publication u.ack.order_id (a pointer) to uid */
+  ENGINE_HOST_EVENT_PUBLISH_ACK,   /* u.ack.cancelled deliveries of the tagged publication */
 };
 
 /* The io thread that sent a command is the tag's top byte. */

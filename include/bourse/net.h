@@ -90,7 +90,8 @@ void *net_conn_thread_ctx(const net_conn *c);
 
 /*
  * A connection's id: slot and generation, unique on its io thread for the
- * thread's lifetime (a closed connection's id never matches a new one).
+ * thread's lifetime (a closed connection's id never matches a new one), and
+ * never 0.
  */
 uint64_t net_conn_id(const net_conn *c);
 

@@ -194,10 +194,28 @@ static void answer_unchanged(engine_host *h, unsigned io, const engine_cmd *cmd)
   }
 }
 
+/* Forwards a publication to the other io threads holding sessions of its user. */
+static void forward_publication(engine_host *h, unsigned origin, const engine_cmd *cmd,
+                                int64_t *threads) {
+  uint64_t mask = session_mask_of(h, cmd->uid) & ~(1ull << origin);
+  engine_event ev;
+  event_for(cmd, &ev, ENGINE_HOST_EVENT_PUBLISH);
+  ev.u.ack.order_id = (uint64_t)cmd->amount;
+  *threads = 0;
+  while (mask) {
+    unsigned io = (unsigned)__builtin_ctzll(mask);
+    mask &= mask - 1;
+    if (io >= h->io_count) continue;
+    push(h, io, &ev);
+    ++*threads;
+  }
+}
+
 static void host_handle(void *ctx, unsigned input, ring *in, uint32_t count) {
   engine_host *h = ctx;
   for (uint32_t i = 0; i < count; i++) {
     const engine_cmd *cmd = ring_read_slot(in, i);
+    int64_t threads = 0;
     switch (cmd->type) {
     case ENGINE_HOST_CMD_SESSION_OPEN:
       session_open(h, cmd->uid, input);
@@ -211,6 +229,16 @@ static void host_handle(void *ctx, unsigned input, ring *in, uint32_t count) {
     case ENGINE_HOST_CMD_QUERY_BALANCES:
       answer_balances(h, input, cmd);
       break;
+    case ENGINE_HOST_CMD_PUBLISH:
+      forward_publication(h, input, cmd, &threads);
+      break;
+    case ENGINE_HOST_CMD_PUBLISH_ACK: {
+      engine_event ack;
+      event_for(cmd, &ack, ENGINE_HOST_EVENT_PUBLISH_ACK);
+      ack.u.ack.cancelled = cmd->amount;
+      if (ENGINE_HOST_TAG_IO(cmd->tag) < h->io_count) push(h, ENGINE_HOST_TAG_IO(cmd->tag), &ack);
+      continue; /* not a request of its own: no DONE */
+    }
     default:
       h->accepted_order = 0;
       h->reply_order_seen = false;
@@ -222,6 +250,7 @@ static void host_handle(void *ctx, unsigned input, ring *in, uint32_t count) {
     if (cmd->tag) {
       engine_event done;
       event_for(cmd, &done, ENGINE_HOST_EVENT_DONE);
+      done.u.ack.cancelled = threads;
       push(h, ENGINE_HOST_TAG_IO(cmd->tag) < h->io_count ? ENGINE_HOST_TAG_IO(cmd->tag) : input,
            &done);
     }

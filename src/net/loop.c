@@ -963,13 +963,14 @@ void *net_conn_thread_ctx(const net_conn *c) {
   return c->thread->hooks_ctx;
 }
 
+/* Slot + 1 in the high half, so no connection's id is 0 (callers use 0 for "none"). */
 uint64_t net_conn_id(const net_conn *c) {
-  return (uint64_t)(c - c->thread->conns) << 32 | c->generation;
+  return (uint64_t)(c - c->thread->conns + 1) << 32 | c->generation;
 }
 
 net_conn *net_thread_conn(net_thread *t, uint64_t id) {
-  uint32_t index = (uint32_t)(id >> 32);
-  if (index >= t->conn_capacity) return NULL;
+  uint32_t index = (uint32_t)(id >> 32) - 1;
+  if (id >> 32 == 0 || index >= t->conn_capacity) return NULL;
   net_conn *c = &t->conns[index];
   if (c->generation != (uint32_t)id || c->state == CONN_FREE || conn_dying(c)) return NULL;
   return c;

@@ -15,6 +15,7 @@
 #include "bourse/engine_json.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define ADMIN_MAX_TOKENS 256
@@ -220,6 +221,94 @@ static void route_market(net_conn *c, const http_request *req, const char *body,
   submit(c, &cmd, PROTO_OP_ADMIN_HALT);
 }
 
+/* "<uid>@account" or "<uid>@position": the uid and the subscription bit, or false. */
+static bool private_target(const char *ch, size_t len, uint64_t *uid, uint16_t *sub,
+                           const char **name, size_t *name_len) {
+  size_t i = 0;
+  *uid = 0;
+  while (i < len && i < 19 && ch[i] >= '0' && ch[i] <= '9')
+    *uid = *uid * 10 + (uint64_t)(ch[i++] - '0');
+  if (i == 0 || *uid == 0 || i >= len || ch[i] != '@') return false;
+  *name = ch + i;
+  *name_len = len - i;
+  if (*name_len == 8 && memcmp(*name, "@account", 8) == 0)
+    *sub = PROTO_SUB_ACCOUNT;
+  else if (*name_len == 9 && memcmp(*name, "@position", 9) == 0)
+    *sub = PROTO_SUB_POSITION;
+  else
+    return false;
+  return true;
+}
+
+/* POST /v1/publish {"channel":"1001@account","data":…} (CONNMIX: {"c":…,"d":…}) */
+static void route_publish(net_conn *c, const http_request *req, const char *body, size_t len) {
+  (void)req;
+  json_token tokens[ADMIN_MAX_TOKENS * 16];
+  json_limits limits = {.max_bytes = len, .max_depth = 32, .max_tokens = ADMIN_MAX_TOKENS * 16};
+  json_doc doc;
+  if (json_parse(body, len, tokens, &limits, &doc) != JSON_OK || tokens[0].type != JSON_OBJECT) {
+    net_http_error_code(c, 400, 1001, "the body must be a JSON object {\"channel\",\"data\"}");
+    return;
+  }
+  uint32_t ch = json_object_get(&doc, 0, "channel", 7), data = json_object_get(&doc, 0, "data", 4);
+  if (ch == JSON_NONE) ch = json_object_get(&doc, 0, "c", 1);
+  if (data == JSON_NONE) data = json_object_get(&doc, 0, "d", 1);
+  const char *channel, *name;
+  size_t channel_len, name_len;
+  uint64_t uid;
+  uint16_t sub;
+  if (ch == JSON_NONE || data == JSON_NONE || !json_string_raw(&doc, ch, &channel, &channel_len)) {
+    net_http_error_code(c, 400, 1003, "give \"channel\" (a string) and \"data\" (any JSON)");
+    return;
+  }
+  if (!private_target(channel, channel_len, &uid, &sub, &name, &name_len)) {
+    net_http_error_code(c, 400, 2001,
+                        "unknown channel: publish to \"<uid>@account\" or \"<uid>@position\" "
+                        "(public channels come with the market-data feed)");
+    return;
+  }
+  /* Frame it once: {"event":"@account","ts":…,"data":<data as sent>} */
+  const json_token *d = &tokens[data];
+  size_t raw_len = d->type == JSON_STRING ? d->len + 2 : d->len;
+  const char *raw = body + d->start - (d->type == JSON_STRING ? 1 : 0);
+  size_t cap = raw_len + name_len + 64;
+  proto_publication *pub = malloc(sizeof(*pub) + cap);
+  if (!pub) {
+    net_http_error_code(c, 503, 9001, "out of memory");
+    return;
+  }
+  pub->uid = uid;
+  pub->subscription = sub;
+  int n = snprintf(pub->text, cap, "{\"event\":\"%.*s\",\"ts\":%lld,\"data\":", (int)name_len, name,
+                   (long long)net_conn_now_ms(c));
+  memcpy(pub->text + n, raw, raw_len);
+  pub->text[n + raw_len] = '}';
+  pub->len = (uint32_t)(n + raw_len + 1);
+  proto_thread *pt = net_conn_thread_ctx(c);
+  engine_cmd cmd;
+  memset(&cmd, 0, sizeof(cmd));
+  cmd.type = ENGINE_HOST_CMD_PUBLISH;
+  cmd.uid = uid;
+  cmd.amount = (int64_t)(uintptr_t)pub;
+  unsigned local = proto_publication_deliver(pt, pub);
+  proto_id none = {.kind = PROTO_ID_NONE};
+  uint64_t tag = proto_pending_start(pt, c, PROTO_OP_ADMIN_PUBLISH, &none, 0);
+  if (!tag) {
+    free(pub);
+    net_http_error_code(c, 503, 9002, "server busy: too many requests in flight; retry");
+    return;
+  }
+  proto_pending_set_publication(pt, tag, pub, local);
+  cmd.tag = tag;
+  cmd.ts_ms = net_conn_now_ms(c);
+  if (!proto_submit(pt, &cmd)) {
+    proto_pending_abort(pt, tag); /* frees pub */
+    net_http_error_code(c, 503, 9002, "server busy: the engine's queue is full; retry");
+    return;
+  }
+  net_http_defer(c);
+}
+
 void proto_route_health(net_conn *c, const http_request *req, const char *body, size_t len);
 void proto_route_metrics(net_conn *c, const http_request *req, const char *body, size_t len);
 
@@ -228,5 +317,6 @@ const net_route proto_admin_routes[] = {
     {HTTP_POST, "/admin/deposit", route_deposit},  {HTTP_POST, "/admin/withdraw", route_withdraw},
     {HTTP_GET, "/admin/balances", route_balances}, {HTTP_POST, "/admin/apikeys", route_apikeys},
     {HTTP_POST, "/admin/totp", route_totp},        {HTTP_POST, "/admin/markets/*", route_market},
+    {HTTP_POST, "/v1/publish", route_publish},
 };
 const unsigned proto_admin_route_count = sizeof(proto_admin_routes) / sizeof(proto_admin_routes[0]);

@@ -33,6 +33,7 @@ enum proto_op {
   PROTO_OP_ADMIN_TRANSFER, /* HTTP: deposit / withdraw */
   PROTO_OP_ADMIN_BALANCES, /* HTTP */
   PROTO_OP_ADMIN_HALT,     /* HTTP: halt / resume */
+  PROTO_OP_ADMIN_PUBLISH,  /* HTTP: /v1/publish */
 };
 
 typedef struct proto_pending {
@@ -49,9 +50,27 @@ typedef struct proto_pending {
   int64_t cancelled;
   int64_t available, hold;
   int64_t updated_ms;
+  int64_t delivered;      /* publish: deliveries counted so far */
+  uint32_t acks_expected; /* publish: io threads it was forwarded to (known at DONE) */
+  uint32_t acks;          /* publish: PUBLISH_ACKs received */
+  uint8_t done;           /* publish: DONE seen */
+  struct proto_publication *publication;
   proto_id id;
   engine_order_info order;
 } proto_pending;
+
+/*
+ * A message published to one user's private channel (POST /v1/publish), framed
+ * once and shared by the io threads that deliver it. The io thread that took
+ * the request owns it: the others only read it before they acknowledge, and
+ * the owner frees it once every acknowledgement is in.
+ */
+typedef struct proto_publication {
+  uint64_t uid;
+  uint16_t subscription; /* PROTO_SUB_* */
+  uint32_t len;
+  char text[];
+} proto_publication;
 
 /* The native dialect's per-connection state (in net_conn_state, zeroed at open). */
 typedef struct proto_conn {
@@ -129,6 +148,9 @@ unsigned proto_apikey_parse_fields(const json_doc *doc, uint32_t obj, auth_apike
 void proto_apikey_write(json_writer *w, const auth_apikey_info *key, const char *secret);
 
 /* session.c */
+unsigned proto_publication_deliver(proto_thread *pt, const proto_publication *pub);
+void proto_pending_set_publication(proto_thread *pt, uint64_t tag, proto_publication *pub,
+                                   unsigned delivered);
 void proto_write_id(json_writer *w, const proto_id *id);
 void proto_write_order(json_writer *w, const config *cfg, uint32_t market,
                        const engine_order_info *o, int64_t updated_ms);

@@ -184,7 +184,17 @@ static proto_pending *pending_of(proto_thread *pt, uint64_t tag) {
   return p->op && p->sequence == ((tag >> 32) & 0xffffff) ? p : NULL;
 }
 
+void proto_pending_set_publication(proto_thread *pt, uint64_t tag, proto_publication *pub,
+                                   unsigned delivered) {
+  proto_pending *p = pending_of(pt, tag);
+  if (!p) return;
+  p->publication = pub;
+  p->delivered = delivered;
+}
+
 static void pending_free(proto_thread *pt, proto_pending *p) {
+  free(p->publication); /* publish: every io thread has acknowledged */
+  p->publication = NULL;
   p->op = 0;
   p->next_free = pt->free_pending;
   pt->free_pending = (uint32_t)(p - pt->pending);
@@ -290,18 +300,32 @@ void proto_session_remove(proto_thread *pt, net_conn *c) {
 
 /* ---- pushes -------------------------------------------------------------------- */
 
-/* Sends text to every session of uid on this thread subscribed to `sub`. */
-static void push_to_user(proto_thread *pt, uint64_t uid, uint16_t sub, const char *text,
-                         size_t len) {
+/* Sends text to every session of uid on this thread subscribed to `sub`; returns how many. */
+static unsigned push_to_user(proto_thread *pt, uint64_t uid, uint16_t sub, const char *text,
+                             size_t len) {
+  unsigned sent = 0;
   proto_user *u = user_slot(pt, uid, false);
-  if (!u) return;
+  if (!u) return 0;
   for (uint64_t id = u->head_conn; id;) {
     net_conn *c = net_thread_conn(pt->net, id);
     if (!c) break;
     proto_conn *pc = net_conn_state(c);
-    if (pc->subscriptions & sub) net_send_text(c, text, len);
+    if ((pc->subscriptions & sub) && net_send_text(c, text, len) == 0) sent++;
     id = pc->next_conn;
   }
+  return sent;
+}
+
+unsigned proto_publication_deliver(proto_thread *pt, const proto_publication *pub) {
+  return push_to_user(pt, pub->uid, pub->subscription, pub->text, pub->len);
+}
+
+/* A publication forwarded by the engine from another io thread. */
+static void deliver_forwarded(proto_thread *pt, const engine_event *ev) {
+  proto_publication *pub = (proto_publication *)(uintptr_t)ev->u.ack.order_id;
+  engine_cmd ack = {.type = ENGINE_HOST_CMD_PUBLISH_ACK, .uid = pub->uid, .tag = ev->tag};
+  ack.amount = proto_publication_deliver(pt, pub); /* pub may be freed once acked */
+  while (!proto_submit(pt, &ack)) sched_yield();   /* the origin waits for every ack */
 }
 
 static bool user_wants(proto_thread *pt, uint64_t uid, uint16_t sub) {
@@ -458,6 +482,12 @@ static void render_reply(proto_thread *pt, proto_pending *p, json_writer *w) {
   case PROTO_OP_ADMIN_HALT:
     json_write_bool(w, true);
     break;
+  case PROTO_OP_ADMIN_PUBLISH:
+    json_write_object_begin(w);
+    JSON_WRITE_KEY(w, "delivered");
+    json_write_int64(w, p->delivered);
+    json_write_object_end(w);
+    break;
   default:
     if (p->has_order)
       proto_write_order(w, pt->cfg, p->market, &p->order, p->updated_ms);
@@ -554,7 +584,16 @@ static void on_reply_event(proto_thread *pt, const engine_event *ev) {
   case ENGINE_HOST_EVENT_QUERY_BALANCE:
     query_add(pt, p, ev);
     break;
+  case ENGINE_HOST_EVENT_PUBLISH_ACK:
+    p->delivered += ev->u.ack.cancelled;
+    if (++p->acks == p->acks_expected && p->done) finish(pt, p, ev->tag);
+    break;
   case ENGINE_HOST_EVENT_DONE:
+    if (p->op == PROTO_OP_ADMIN_PUBLISH) {
+      p->done = 1;
+      p->acks_expected = (uint32_t)ev->u.ack.cancelled;
+      if (p->acks < p->acks_expected) break; /* wait for the other threads' counts */
+    }
     finish(pt, p, ev->tag);
     break;
   default:
@@ -565,6 +604,9 @@ static void on_reply_event(proto_thread *pt, const engine_event *ev) {
 static void on_event(proto_thread *pt, const engine_event *ev) {
   if (ev->tag && ENGINE_HOST_TAG_IO(ev->tag) == pt->io) on_reply_event(pt, ev);
   switch (ev->type) {
+  case ENGINE_HOST_EVENT_PUBLISH:
+    deliver_forwarded(pt, ev);
+    break;
   case ENGINE_EVENT_ORDER:
     push_order(pt, ev);
     break;
