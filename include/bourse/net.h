@@ -148,10 +148,14 @@ int net_server_start(net_server *s, char *err, size_t errlen);
 
 /*
  * Stops accepting, closes every WebSocket with 1001 "server shutting down",
- * flushes what can be flushed within a short grace period, joins the threads
- * and frees everything.
+ * flushes what can be flushed within a short grace period and joins the io
+ * threads. Their waiters and eventfds stay valid (producers such as the engine
+ * may still notify them) until net_server_destroy.
  */
 void net_server_stop(net_server *s);
+
+/* Frees everything. Call after net_server_stop, once no producer notifies any more. */
+void net_server_destroy(net_server *s);
 
 /* The port listener `index` actually listens on (useful when its port was 0). */
 unsigned net_server_port(const net_server *s, unsigned index);

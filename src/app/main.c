@@ -194,6 +194,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "bourse: %s\n", err);
     if (server) net_server_stop(server);
     if (started == 0) engine_host_stop(host);
+    net_server_destroy(server);
     proto_shared_free(&shared);
     engine_host_destroy(host);
     log_shutdown();
@@ -208,6 +209,7 @@ int main(int argc, char **argv) {
   log_info("received %s: shutting down", strsignal(signo));
   net_server_stop(server); /* io threads first: nothing new reaches the engine */
   engine_host_stop(host);
+  net_server_destroy(server); /* the engine no longer notifies io threads */
   proto_shared_free(&shared);
   engine_host_destroy(host);
   log_info("stopped cleanly");

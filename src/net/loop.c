@@ -942,6 +942,10 @@ void net_server_stop(net_server *s) {
     (void)written;
   }
   for (unsigned i = 0; i < s->thread_count; i++) thread_join(&s->threads[i].thread);
+}
+
+void net_server_destroy(net_server *s) {
+  if (!s) return;
   for (unsigned i = 0; i < s->thread_count; i++) thread_free(&s->threads[i]);
   free(s->threads);
   free(s);
