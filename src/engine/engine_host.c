@@ -32,6 +32,9 @@ struct engine_host {
   ring events[ENGINE_HOST_MAX_IO];
   ring_waiter *io_waiters[ENGINE_HOST_MAX_IO];
   uint64_t io_pending; /* io threads given events since the last flush */
+  /* The command being processed: did it produce its own order event? */
+  uint64_t accepted_order; /* order id of its ACCEPTED event, 0 = none */
+  bool reply_order_seen;
   host_session *sessions;
   uint64_t session_mask;
   uint32_t session_count;
@@ -112,6 +115,9 @@ static void push(engine_host *h, unsigned io, const engine_event *ev) {
 
 static void route(void *ctx, const engine_event *ev) {
   engine_host *h = ctx;
+  if (ev->type == ENGINE_EVENT_ACCEPTED) h->accepted_order = ev->u.ack.order_id;
+  if (ev->type == ENGINE_EVENT_ORDER && (ev->flags & ENGINE_EVENT_F_REPLY))
+    h->reply_order_seen = true;
   uint64_t mask = session_mask_of(h, ev->uid);
   if (ev->type == ENGINE_EVENT_TRADE) mask |= session_mask_of(h, ev->u.trade.maker_uid);
   unsigned origin = ENGINE_HOST_TAG_IO(ev->tag);
@@ -165,6 +171,29 @@ static void answer_balances(engine_host *h, unsigned io, const engine_cmd *cmd) 
   }
 }
 
+/*
+ * An amend that changes nothing emits no order event (nothing changed), but
+ * its reply is the order: answer with the order's current state.
+ */
+static void answer_unchanged(engine_host *h, unsigned io, const engine_cmd *cmd) {
+  engine_order_info orders[64];
+  uint32_t markets[64];
+  engine_event ev;
+  event_for(cmd, &ev, ENGINE_HOST_EVENT_QUERY_ORDER);
+  for (size_t skip = 0;;) {
+    size_t n = engine_user_orders(h->engine, cmd->uid, cmd->market, skip, orders, markets, 64);
+    for (size_t i = 0; i < n; i++)
+      if (orders[i].order_id == h->accepted_order) {
+        ev.market = markets[i];
+        ev.u.order = orders[i];
+        push(h, io, &ev);
+        return;
+      }
+    if (n < 64) return;
+    skip += n;
+  }
+}
+
 static void host_handle(void *ctx, unsigned input, ring *in, uint32_t count) {
   engine_host *h = ctx;
   for (uint32_t i = 0; i < count; i++) {
@@ -183,7 +212,11 @@ static void host_handle(void *ctx, unsigned input, ring *in, uint32_t count) {
       answer_balances(h, input, cmd);
       break;
     default:
+      h->accepted_order = 0;
+      h->reply_order_seen = false;
       engine_process(h->engine, cmd, route, h);
+      if (cmd->type == ENGINE_CMD_AMEND && h->accepted_order && !h->reply_order_seen && cmd->tag)
+        answer_unchanged(h, ENGINE_HOST_TAG_IO(cmd->tag), cmd);
       break;
     }
     if (cmd->tag) {

@@ -597,7 +597,7 @@ static int amend_check(engine *e, const engine_cmd *c, amend_plan *p) {
   if (m->min_notional > 0 && engine_notional(m, p->price, p->qty, &notional) &&
       notional < m->min_notional)
     return ENGINE_CODE_BAD_QTY;
-  int64_t new_hold;
+  int64_t new_hold = 0; /* set below; gcc -O1 (TSan build) cannot tell */
   bool ok = o->side == ENGINE_SIDE_BUY
                 ? engine_notional(m, p->price, p->qty - o->filled, &new_hold)
                 : !__builtin_mul_overflow(p->qty - o->filled, m->lot_units, &new_hold);

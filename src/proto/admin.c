@@ -40,7 +40,7 @@ static bool parse_body(net_conn *c, const char *body, size_t len, json_doc *doc,
 static void submit(net_conn *c, engine_cmd *cmd, uint8_t op) {
   proto_thread *pt = net_conn_thread_ctx(c);
   proto_id none = {.kind = PROTO_ID_NONE};
-  uint64_t tag = proto_pending_start(pt, c, op, &none);
+  uint64_t tag = proto_pending_start(pt, c, op, &none, cmd->asset);
   if (!tag) {
     net_http_error_code(c, 503, 9002, "server busy: too many requests in flight; retry");
     return;
@@ -70,8 +70,6 @@ static void transfer(net_conn *c, const char *body, size_t len, engine_cmd_type 
         c, 400, 1003, "\"asset\" must name a configured asset and \"amount\" be a decimal string");
     return;
   }
-  proto_thread *pt = net_conn_thread_ctx(c);
-  (void)pt;
   submit(c, &cmd, PROTO_OP_ADMIN_TRANSFER);
 }
 

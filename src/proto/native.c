@@ -83,11 +83,12 @@ static void native_open(net_conn *c, const http_request *req) {
     uint64_t uid;
     char why[160];
     request r = {.c = c, .pt = pt, .pc = net_conn_state(c)};
-    if (auth_jwt_verify(&pt->shared->jwt, bearer->ptr, bearer->len, clock_wall_ms() / 1000, &uid,
-                        why, sizeof(why)) == AUTH_OK)
+    auth_status st = auth_jwt_verify(&pt->shared->jwt, bearer->ptr, bearer->len,
+                                     clock_wall_ms() / 1000, &uid, why, sizeof(why));
+    if (st == AUTH_OK)
       authenticate(&r, uid, AUTH_PERM_ALL, false);
     else
-      proto_fail(&r, 3001, why);
+      proto_fail(&r, (int)st, why);
   }
 }
 
@@ -145,7 +146,6 @@ static void op_auth(const request *r) {
     authenticate(r, uid, AUTH_PERM_ALL, false);
     return;
   }
-  /* ts may come as a string or a number: either way, the signed bytes are its text. */
   uint32_t ts_tok = json_object_get(doc, 0, "ts", 2);
   if (!proto_member_string(doc, 0, "key", &key, &key_len) || ts_tok == JSON_NONE ||
       !proto_member_string(doc, 0, "sig", &sig, &sig_len)) {
@@ -153,7 +153,12 @@ static void op_auth(const request *r) {
                "auth needs \"token\" (a JWT), or \"key\", \"ts\" and \"sig\" (an API key)");
     return;
   }
-  ts = doc->input + doc->tokens[ts_tok].start;
+  int64_t ts_value;
+  if (json_get_int64(doc, ts_tok, &ts_value) != JSON_OK) {
+    proto_fail(r, 3003, "\"ts\" must be an integer: milliseconds since the epoch");
+    return;
+  }
+  ts = doc->input + doc->tokens[ts_tok].start; /* the signed bytes are its text */
   ts_len = doc->tokens[ts_tok].len;
   auth_ip peer;
   const char *peer_text = net_conn_peer(r->c);
@@ -203,6 +208,10 @@ static bool subscribe_one(const request *r, uint32_t tok, bool on) {
   }
   if (on && !r->pc->uid) {
     proto_fail(r, 2003, "private channels need auth first");
+    return false;
+  }
+  if (on && !(r->pc->permissions & AUTH_PERM_READ)) {
+    proto_fail(r, 3004, "private channels need the read permission (this API key lacks it)");
     return false;
   }
   bool had = (r->pc->subscriptions & bit) != 0;
@@ -266,7 +275,7 @@ bool proto_need_user(const request *r, uint32_t permission) {
 
 /* Sends cmd to the engine; the reply comes back through session.c. */
 static void submit(const request *r, engine_cmd *cmd, uint8_t op) {
-  uint64_t tag = proto_pending_start(r->pt, r->c, op, &r->id);
+  uint64_t tag = proto_pending_start(r->pt, r->c, op, &r->id, 0);
   if (!tag) {
     proto_fail(r, 9002, "server busy: too many requests in flight; retry");
     return;

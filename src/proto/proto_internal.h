@@ -133,7 +133,9 @@ void proto_write_id(json_writer *w, const proto_id *id);
 void proto_write_order(json_writer *w, const config *cfg, uint32_t market,
                        const engine_order_info *o, int64_t updated_ms);
 const char *proto_code_text(int code);
-uint64_t proto_pending_start(proto_thread *pt, net_conn *c, uint8_t op, const proto_id *id);
+/* asset: the asset a deposit/withdraw reply reports (else 0). Returns the tag, 0 if full. */
+uint64_t proto_pending_start(proto_thread *pt, net_conn *c, uint8_t op, const proto_id *id,
+                             uint32_t asset);
 void proto_pending_abort(proto_thread *pt, uint64_t tag);
 bool proto_submit(proto_thread *pt, const engine_cmd *cmd);
 void proto_session_add(proto_thread *pt, net_conn *c, uint64_t uid);

@@ -161,7 +161,8 @@ void proto_send_error(net_conn *c, const proto_id *id, int code, const char *msg
 
 /* ---- pending requests ---------------------------------------------------------- */
 
-uint64_t proto_pending_start(proto_thread *pt, net_conn *c, uint8_t op, const proto_id *id) {
+uint64_t proto_pending_start(proto_thread *pt, net_conn *c, uint8_t op, const proto_id *id,
+                             uint32_t asset) {
   if (pt->free_pending == UINT32_MAX) return 0;
   uint32_t slot = pt->free_pending;
   proto_pending *p = &pt->pending[slot];
@@ -172,6 +173,7 @@ uint64_t proto_pending_start(proto_thread *pt, net_conn *c, uint8_t op, const pr
   p->op = op;
   p->conn_id = net_conn_id(c);
   p->id = *id;
+  p->asset = asset;
   return ENGINE_HOST_TAG(pt->io, (uint64_t)sequence << 32 | slot);
 }
 
@@ -540,6 +542,15 @@ static void on_reply_event(proto_thread *pt, const engine_event *ev) {
     }
     break;
   case ENGINE_HOST_EVENT_QUERY_ORDER:
+    if (p->op == PROTO_OP_AMEND) { /* an unchanged amend: the order as it stands */
+      p->order = ev->u.order;
+      p->market = ev->market;
+      p->updated_ms = ev->ts_ms;
+      p->has_order = 1;
+      break;
+    }
+    query_add(pt, p, ev);
+    break;
   case ENGINE_HOST_EVENT_QUERY_BALANCE:
     query_add(pt, p, ev);
     break;

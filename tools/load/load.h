@@ -5,7 +5,9 @@
  * loop.c (one io_uring event loop per worker thread: connect, handshake, send,
  * receive, close), wsclient.c (client side of RFC 6455: handshake and
  * frames), scenario.c (the scenario table and the request/reply machinery),
- * report.c (merging per-thread statistics, the table and the JSON object).
+ * orders.c (the orders scenario), account.c (JWT minting and the admin
+ * deposits the orders scenario needs before a run), report.c (merging
+ * per-thread statistics, the table and the JSON object).
  *
  * Threads: the main thread parses options, starts one worker per --threads,
  * then only coordinates (phase timestamps in load_shared, signals, server RSS)
@@ -46,6 +48,46 @@ typedef struct load_template {
 
 struct load_scenario;
 
+/* Most --deposit entries. */
+#define LOAD_MAX_DEPOSITS 8
+
+/* One --deposit entry: an asset name and an exact decimal amount, as given. */
+typedef struct load_deposit {
+  char asset[16];
+  char amount[40];
+} load_deposit;
+
+/*
+ * Options of the orders scenario. Prices are counted in ticks and
+ * quantities in lots; a price is written as ticks x tick_units at
+ * price_scale decimals, a quantity as lots x lot_units at qty_scale.
+ */
+typedef struct load_orders_options {
+  bool given;             /* any orders option was given */
+  const char *jwt_secret; /* HS256 secret the server has as auth.jwt_secret */
+  uint64_t uid_base;      /* connection i authenticates as uid_base + i */
+  const char *admin_url;  /* http://HOST:PORT of the admin API; NULL = no deposits */
+  char admin_host[256];   /* as written in the URL, for the Host header */
+  struct sockaddr_storage admin_addr;
+  socklen_t admin_addr_len;
+  const char *admin_token; /* bearer token, NULL = none */
+  load_deposit deposits[LOAD_MAX_DEPOSITS];
+  unsigned n_deposits;
+  bool deposit_given; /* --deposit was on the command line */
+  const char *market;
+  const char *mid_text, *tick_text, *lot_text, *qty_text; /* as given */
+  unsigned price_scale, qty_scale;
+  int64_t tick_units, lot_units; /* tick and lot at those scales */
+  int64_t mid_ticks, qty_lots;
+  int64_t max_ticks;           /* highest price the walk can reach plus the spread */
+  int64_t walk_low, walk_high; /* the mid stays in [walk_low, walk_high] ticks */
+  int64_t walk_step;           /* every LOAD_ORDERS_WALK_NS the mid moves by -step..+step */
+  uint32_t spread_ticks;       /* orders rest 1..spread ticks from the mid */
+  uint32_t cross_pct, cancel_pct, amend_pct;
+  uint64_t walk_seed; /* the same walk in every worker */
+  char run_tag[10];   /* client_id prefix, unique per run: "L" + 8 hex */
+} load_orders_options;
+
 typedef struct load_options {
   const struct load_scenario *scenario;
   const char *url;
@@ -72,6 +114,7 @@ typedef struct load_options {
   uint32_t source_ip_count;
   int server_pid; /* 0 = none */
   bool json;
+  load_orders_options orders;
 } load_options;
 
 /* ------------------------------------------------------------- statistics */
@@ -85,6 +128,7 @@ typedef enum load_fail {
   LOAD_FAIL_RESET,     /* ECONNRESET/EPIPE during connect or handshake */
   LOAD_FAIL_CLOSED,    /* the server closed the connection during the handshake */
   LOAD_FAIL_HANDSHAKE, /* not a 101, or a wrong Sec-WebSocket-Accept */
+  LOAD_FAIL_SETUP,     /* the scenario's set-up was refused (e.g. auth); see setup_error */
   LOAD_FAIL_OTHER,     /* any other errno; the last one is kept */
   LOAD_FAIL_COUNT
 } load_fail;
@@ -102,6 +146,42 @@ typedef enum load_error {
   LOAD_ERR_UNANSWERED,       /* requests in the window still unanswered after the drain */
   LOAD_ERR_COUNT
 } load_error;
+
+/* The request kinds of the orders scenario. */
+typedef enum load_order_op {
+  LOAD_ORDER_PLACE,
+  LOAD_ORDER_CANCEL,
+  LOAD_ORDER_AMEND,
+  LOAD_ORDER_OPS
+} load_order_op;
+
+/* Distinct (op, error code) pairs counted per worker; more go to codes_other. */
+#define LOAD_MAX_ERROR_CODES 32
+
+typedef struct load_error_code {
+  uint16_t code;
+  uint8_t op;    /* load_order_op */
+  bool expected; /* a race the scenario cannot avoid (see orders.c) */
+  uint64_t count;
+} load_error_code;
+
+/* What the orders scenario counts; "window" = intended send time in the window. */
+typedef struct load_orders_stats {
+  uint64_t sent[LOAD_ORDER_OPS];     /* window */
+  uint64_t acked[LOAD_ORDER_OPS];    /* success replies to those */
+  uint64_t rejected[LOAD_ORDER_OPS]; /* error replies to those */
+  histogram latency[LOAD_ORDER_OPS]; /* ns, success and error replies alike */
+  uint64_t crossing;                 /* places and re-priced amends through the mid, window */
+  uint64_t forced_cancels;           /* a cancel because the open-order table was full */
+  uint64_t fills;                    /* @trade pushes, any phase */
+  uint64_t fills_window;             /* @trade pushes that arrived during the window */
+  uint64_t fills_maker, fills_taker; /* of `fills`, by liquidity */
+  uint64_t fills_untracked;          /* @trade for an order not in the table */
+  uint32_t n_codes;
+  load_error_code codes[LOAD_MAX_ERROR_CODES]; /* error replies, any phase */
+  uint64_t codes_other;                        /* error replies beyond the table */
+  uint64_t unexpected;                         /* error replies not expected, any phase */
+} load_orders_stats;
 
 typedef struct load_stats {
   uint64_t attempts; /* connections started */
@@ -122,9 +202,12 @@ typedef struct load_stats {
   uint64_t server_pings;   /* ping frames the server sent (each answered) */
   uint64_t bytes_in;
   uint64_t bytes_out;
-  uint64_t iterations;  /* event loop iterations (one io_uring_enter each) */
-  histogram latency;    /* ns, replies to requests in the window */
-  histogram connect_ns; /* TCP connect start to handshake complete */
+  uint64_t iterations;   /* event loop iterations (one io_uring_enter each) */
+  histogram latency;     /* ns, replies to requests in the window */
+  histogram send_lag;    /* ns from the intended to the actual queueing of window requests */
+  histogram connect_ns;  /* TCP connect start to handshake complete */
+  char setup_error[200]; /* why the last LOAD_FAIL_SETUP happened */
+  load_orders_stats orders;
 } load_stats;
 
 /* ------------------------------------------------------------ connections */
@@ -133,16 +216,19 @@ typedef enum load_conn_state {
   LOAD_CONN_IDLE,       /* not started yet */
   LOAD_CONN_CONNECTING, /* TCP connect in flight */
   LOAD_CONN_HANDSHAKE,  /* upgrade request sent, waiting for the 101 */
+  LOAD_CONN_SETUP,      /* WebSocket open, the scenario's set-up (auth...) in progress */
   LOAD_CONN_OPEN,
   LOAD_CONN_CLOSING, /* close frame sent or received, waiting for EOF */
   LOAD_CONN_CLOSED,
 } load_conn_state;
 
-/* One outstanding request: its sequence number (0 = free slot) and the time
- * it was meant to be sent, which latency is measured from. */
+/* One outstanding request: its sequence number (0 = free slot), the time
+ * it was meant to be sent, which latency is measured from, and what kind of
+ * request it was (scenario-defined, e.g. load_order_op). */
 typedef struct load_inflight {
   uint64_t seq;
   uint64_t intended_ns;
+  uint8_t kind;
 } load_inflight;
 
 typedef struct load_conn {
@@ -165,6 +251,7 @@ typedef struct load_conn {
   uint64_t next_seq;
   uint32_t outstanding;
   load_inflight *slots;
+  void *ext; /* the scenario's per-connection state (conn_state_size bytes, zeroed) */
 } load_conn;
 
 /* --------------------------------------------------------------- threads */
@@ -210,6 +297,8 @@ typedef struct load_thread {
   size_t buffers_size;
   load_inflight *slot_memory;
   size_t slot_memory_size;
+  uint8_t *ext_memory; /* every connection's scenario state, one mapping */
+  size_t ext_memory_size;
   uint64_t now; /* CLOCK_MONOTONIC ns, read once per loop iteration */
   load_phase phase;
   uint64_t traffic_ns, measure_ns, end_ns, drain_end_ns, close_deadline_ns;
@@ -223,31 +312,47 @@ typedef struct load_thread {
   double rate_interval_ns;
   uint32_t rr_next; /* open loop: round-robin position */
   char *scratch;    /* buffer_size bytes, for expanding --expect */
+  /* orders scenario: this worker's copy of the mid's random walk */
+  bool walk_started;
+  uint64_t walk_steps; /* steps taken since shared->start_ns */
+  uint64_t walk_prng;
+  int64_t walk_mid; /* ticks */
   load_stats stats;
 } load_thread;
 
 /* -------------------------------------------------------------- scenarios */
 
 /*
- * A scenario is one row of load_scenarios: later scenarios (subscribe,
- * orders) are added by adding a row. Every hook may be NULL.
+ * A scenario is one row of load_scenarios: a new scenario (subscribe, ...)
+ * is added by adding a row. Every hook may be NULL.
  *  - check: validate and complete the options (usage error: return -1 with a
  *    message in err);
  *  - conn_init: when the worker prepares a connection, before connecting;
- *  - on_open: right after the handshake (the connection may send);
+ *  - on_open: right after the handshake (the connection may send). With
+ *    `setup`, the connection is then in LOAD_CONN_SETUP: it still counts as
+ *    connecting (under --connect-timeout) until the scenario calls
+ *    load_conn_ready or load_conn_setup_failed, and traffic starts only when
+ *    every connection is ready or failed;
  *  - on_message: each complete data message from the server (text or binary);
  *  - on_tick: once per loop iteration of the worker, after the phase is
- *    updated; may set t->next_wake_ns to be called again at that time.
+ *    updated; may set t->next_wake_ns to be called again at that time;
+ *  - compose: writes request `seq` (intended at intended_ns) into c's send
+ *    buffer and may note its kind in slot->kind; false when it did not fit.
+ *    NULL: the request is opt->message_tpl expanded with seq.
  */
 typedef struct load_scenario {
   const char *name;
   const char *help;
-  bool requests; /* sends requests and measures replies (needs inflight slots) */
+  bool requests;          /* sends requests and measures replies (needs inflight slots) */
+  bool setup;             /* connections go through LOAD_CONN_SETUP after the handshake */
+  size_t conn_state_size; /* bytes of c->ext per connection (0 = none) */
   int (*check)(load_options *opt, char *err, size_t errlen);
   void (*conn_init)(load_thread *t, load_conn *c);
   void (*on_open)(load_thread *t, load_conn *c);
   void (*on_message)(load_thread *t, load_conn *c, const uint8_t *msg, size_t len, bool text);
   void (*on_tick)(load_thread *t);
+  bool (*compose)(load_thread *t, load_conn *c, uint64_t seq, uint64_t intended_ns,
+                  load_inflight *slot);
 } load_scenario;
 
 extern const load_scenario load_scenarios[];
@@ -268,6 +373,103 @@ void load_template_expand(const load_template *tpl, uint64_t id, char *out);
 
 /* Slots per connection the scenario needs under these options (0 = none). */
 uint32_t load_scenario_slot_cap(const load_options *opt);
+
+/* ------------------------------------------- request machinery (scenario.c) */
+
+/* True if a request intended at intended_ns belongs to the measured window. */
+bool load_in_window(const load_thread *t, uint64_t intended_ns);
+
+/*
+ * Sends the next request on c (sequence number c->next_seq), intended at
+ * intended_ns, through the scenario's compose hook or the message template.
+ * Returns false, counting the reason, when c already has its most requests
+ * outstanding or the frame does not fit.
+ */
+bool load_request_send(load_thread *t, load_conn *c, uint64_t intended_ns);
+
+/*
+ * Frees the slot of request seq and copies it to *out. Returns false, and
+ * counts LOAD_ERR_UNMATCHED, if no such request is outstanding on c.
+ */
+bool load_request_take(load_thread *t, load_conn *c, uint64_t seq, load_inflight *out);
+
+/*
+ * Accounts the reply to a request taken with load_request_take: its latency
+ * (from the intended send time to now) when it belongs to the window, and,
+ * flat out, sends the next request on c.
+ */
+void load_request_answered(load_thread *t, load_conn *c, const load_inflight *req);
+
+/* The on_tick of request scenarios: the open-loop schedule or the flat-out start. */
+void load_requests_tick(load_thread *t);
+
+/* The conn_init of request scenarios: sequence numbers from 1. */
+void load_requests_conn_init(load_thread *t, load_conn *c);
+
+/* Counts a message that is not a reply: a welcome or something else. */
+void load_count_other(load_thread *t, const uint8_t *msg, size_t len);
+
+/* --------------------------------------------------- orders scenario (orders.c) */
+
+/* The mid moves once per this many ns (every worker follows the same walk). */
+#define LOAD_ORDERS_WALK_NS (10 * UINT64_C(1000000))
+/* Open orders each connection tracks; when full, the next request cancels one. */
+#define LOAD_ORDERS_TRACK 64
+
+/* An open order of one connection, by the sequence number in its client_id. */
+typedef struct load_order_entry {
+  uint64_t seq;
+  int64_t qty_lots;    /* total quantity as last sent (place or amend) */
+  int64_t filled_lots; /* seen on @trade */
+  uint8_t side;        /* 0 buy, 1 sell */
+} load_order_entry;
+
+/* c->ext of the orders scenario. */
+typedef struct load_orders_conn {
+  uint8_t setup_pending; /* set-up replies still awaited, one bit each */
+  uint32_t n_open;
+  load_order_entry open[LOAD_ORDERS_TRACK];
+} load_orders_conn;
+
+/* The orders scenario's hooks (its row in load_scenarios). */
+int load_orders_check(load_options *opt, char *err, size_t errlen);
+void load_orders_on_open(load_thread *t, load_conn *c);
+void load_orders_on_message(load_thread *t, load_conn *c, const uint8_t *msg, size_t len,
+                            bool text);
+bool load_orders_compose(load_thread *t, load_conn *c, uint64_t seq, uint64_t intended_ns,
+                         load_inflight *slot);
+
+/* Name of an order op ("place", "cancel", "amend"). */
+const char *load_order_op_name(load_order_op op);
+
+/* ------------------------------------------------------------- account.c */
+
+/*
+ * Writes an HS256 JWT for uid, valid until exp_s (seconds since the epoch),
+ * signed with secret, into out (NUL-terminated). Returns its length, or 0
+ * if it does not fit in cap or OpenSSL fails.
+ */
+size_t load_jwt_mint(const char *secret, uint64_t uid, int64_t exp_s, char *out, size_t cap);
+
+/*
+ * Parses --admin-url (http://HOST[:PORT][/]) into o->admin_addr and
+ * o->admin_host. Returns 0, or -1 with a message in err.
+ */
+int load_admin_parse_url(load_orders_options *o, const char *url, char *err, size_t errlen);
+
+/*
+ * Parses --deposit (ASSET=AMOUNT[,ASSET=AMOUNT...]) into o->deposits.
+ * Returns 0, or -1 with a message in err.
+ */
+int load_deposits_parse(load_orders_options *o, const char *text, char *err, size_t errlen);
+
+/*
+ * Deposits every --deposit amount for uids uid_base .. uid_base + count - 1
+ * through POST /admin/deposit, one blocking HTTP/1.1 request after another
+ * (set-up, not the measured path). Returns the number of requests made, or
+ * -1 with the reason (connection, HTTP status and body) in err.
+ */
+long load_admin_deposit_all(const load_orders_options *o, uint32_t count, char *err, size_t errlen);
 
 /* ------------------------------------------------------------- the loop */
 
@@ -298,6 +500,19 @@ void load_conn_close_gracefully(load_thread *t, load_conn *c, uint16_t code);
 /* Shuts c's socket down and marks it CLOSED; completions still in flight
  * for it are ignored when they arrive. */
 void load_conn_abort(load_thread *t, load_conn *c);
+
+/*
+ * Appends one masked text frame holding text[0, len) to c's send buffer.
+ * Returns false, and counts LOAD_ERR_SEND_FULL, when it does not fit.
+ */
+bool load_conn_send_text(load_thread *t, load_conn *c, const char *text, size_t len);
+
+/* A connection in LOAD_CONN_SETUP has finished its set-up: it is open now. */
+void load_conn_ready(load_thread *t, load_conn *c);
+
+/* A connection's set-up was refused: counts LOAD_FAIL_SETUP, keeps `why`
+ * (shown in the report) and drops the connection. */
+void load_conn_setup_failed(load_thread *t, load_conn *c, const char *why, size_t len);
 
 /* ---------------------------------------------------------- wsclient.c */
 
@@ -373,14 +588,24 @@ uint64_t load_prng_next(uint64_t *state);
 typedef struct load_run {
   const load_options *opt;
   load_stats total;
+  long deposits;        /* orders: deposit requests made before the run, -1 = none */
+  double deposit_s;     /* how long they took */
   uint64_t measured_ns; /* window length actually run (shorter when interrupted) */
   bool interrupted;
   long rss_before, rss_after; /* bytes, -1 = unknown */
   const char *fatal;          /* set when workers could not run */
 } load_run;
 
+/* Zeroes s and initialises its histograms. */
+void load_stats_init(load_stats *s);
+
 /* Adds `from` into `into`. */
 void load_stats_merge(load_stats *into, const load_stats *from);
+
+/* Counts one error reply with `code` to an order op in s (a table of
+ * (op, code) pairs; codes beyond its size are counted together). */
+void load_orders_count_code(load_orders_stats *s, load_order_op op, int code, bool expected,
+                            uint64_t n);
 
 /* Writes the human summary table. */
 void load_report_table(const load_run *run, FILE *out);

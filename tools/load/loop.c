@@ -91,10 +91,21 @@ static load_fail fail_reason(load_thread *t, int err) {
   }
 }
 
+/* Started but neither open nor failed yet: counts as connecting. */
+static bool conn_pending(const load_conn *c) {
+  return c->state == LOAD_CONN_CONNECTING || c->state == LOAD_CONN_HANDSHAKE ||
+         c->state == LOAD_CONN_SETUP;
+}
+
+/* The WebSocket is up: frames may be sent and received. */
+static bool conn_live(const load_conn *c) {
+  return c->state == LOAD_CONN_OPEN || c->state == LOAD_CONN_SETUP;
+}
+
 void load_conn_abort(load_thread *t, load_conn *c) {
   if (c->state == LOAD_CONN_CLOSED) return;
   if (c->state == LOAD_CONN_OPEN) t->open_count--;
-  if (c->state == LOAD_CONN_CONNECTING || c->state == LOAD_CONN_HANDSHAKE) t->connecting--;
+  if (conn_pending(c)) t->connecting--;
   if (c->fd >= 0) {
     /* shutdown first: a recv still posted holds the socket, and only
      * shutdown makes it complete (close alone would leave it waiting) */
@@ -145,6 +156,14 @@ static bool send_frame(load_thread *t, load_conn *c, uint8_t opcode, const void 
   memcpy(p, header, hlen);
   memcpy(p + hlen, payload, len);
   load_ws_mask(p + hlen, len, p + hlen - 4);
+  return true;
+}
+
+bool load_conn_send_text(load_thread *t, load_conn *c, const char *text, size_t len) {
+  if (!send_frame(t, c, LOAD_WS_TEXT, text, len)) {
+    t->stats.errors[LOAD_ERR_SEND_FULL]++;
+    return false;
+  }
   return true;
 }
 
@@ -262,22 +281,45 @@ static void check_connect_timeouts(load_thread *t) {
   }
   for (uint32_t i = t->scan_from; i < t->next_start; i++) {
     load_conn *c = &t->conns[i];
-    if ((c->state == LOAD_CONN_CONNECTING || c->state == LOAD_CONN_HANDSHAKE) &&
-        t->now - c->started_ns >= t->opt->connect_timeout_ns)
+    if (conn_pending(c) && t->now - c->started_ns >= t->opt->connect_timeout_ns) {
+      if (c->state == LOAD_CONN_SETUP)
+        snprintf(t->stats.setup_error, sizeof(t->stats.setup_error),
+                 "set-up not answered within --connect-timeout");
       conn_fail(t, c, LOAD_FAIL_TIMEOUT);
+    }
   }
 }
 
-static void conn_open(load_thread *t, load_conn *c) {
+/* The connection counts as open from here (after its set-up, if any). */
+static void conn_mark_open(load_thread *t, load_conn *c) {
   c->state = LOAD_CONN_OPEN;
   t->connecting--;
   t->open_count++;
   t->stats.opened++;
   t->stats.last_open_ns = t->now;
-  histogram_record(&t->stats.connect_ns, t->now - c->started_ns);
   atomic_fetch_add_explicit(&t->shared->opened, 1, memory_order_acq_rel);
   atomic_fetch_add_explicit(&t->shared->settled, 1, memory_order_acq_rel);
+}
+
+static void conn_open(load_thread *t, load_conn *c) {
+  histogram_record(&t->stats.connect_ns, t->now - c->started_ns);
+  if (t->opt->scenario->setup)
+    c->state = LOAD_CONN_SETUP;
+  else
+    conn_mark_open(t, c);
   if (t->opt->scenario->on_open) t->opt->scenario->on_open(t, c);
+}
+
+void load_conn_ready(load_thread *t, load_conn *c) {
+  if (c->state == LOAD_CONN_SETUP) conn_mark_open(t, c);
+}
+
+void load_conn_setup_failed(load_thread *t, load_conn *c, const char *why, size_t len) {
+  if (c->state != LOAD_CONN_SETUP) return;
+  if (len >= sizeof(t->stats.setup_error)) len = sizeof(t->stats.setup_error) - 1;
+  memcpy(t->stats.setup_error, why, len);
+  t->stats.setup_error[len] = 0;
+  conn_fail(t, c, LOAD_FAIL_SETUP);
 }
 
 static void on_connected(load_thread *t, load_conn *c, int res) {
@@ -306,8 +348,13 @@ static void protocol_error(load_thread *t, load_conn *c, load_error error, uint1
   if (c->state == LOAD_CONN_OPEN && t->phase < LOAD_PHASE_CLOSING) t->stats.errors[error]++;
   uint8_t body[2] = {(uint8_t)(code >> 8), (uint8_t)code};
   /* best effort: tell the server why, then drop the connection at once */
-  if (c->state == LOAD_CONN_OPEN && !c->send_armed && send_frame(t, c, LOAD_WS_CLOSE, body, 2))
+  if (conn_live(c) && !c->send_armed && send_frame(t, c, LOAD_WS_CLOSE, body, 2))
     send(c->fd, c->wbuf + c->woff, c->wlen - c->woff, MSG_NOSIGNAL | MSG_DONTWAIT);
+  if (c->state == LOAD_CONN_SETUP) {
+    static const char why[] = "malformed or oversized frame from the server during set-up";
+    load_conn_setup_failed(t, c, why, sizeof(why) - 1);
+    return;
+  }
   load_conn_abort(t, c);
 }
 
@@ -318,6 +365,10 @@ static void on_close_frame(load_thread *t, load_conn *c, const uint8_t *payload,
     return;
   }
   t->stats.last_close_code = len >= 2 ? code : 1005; /* the server's own close */
+  if (c->state == LOAD_CONN_SETUP) {
+    conn_fail(t, c, LOAD_FAIL_CLOSED);
+    return;
+  }
   if (t->phase < LOAD_PHASE_CLOSING) t->stats.errors[LOAD_ERR_CLOSED_BY_SERVER]++;
   load_conn_close_gracefully(t, c, code); /* echo; the server then closes TCP */
 }
@@ -351,7 +402,7 @@ static bool handle_frame(load_thread *t, load_conn *c, const load_ws_frame *f, u
     return c->state != LOAD_CONN_CLOSED;
   case LOAD_WS_PING:
     t->stats.server_pings++;
-    if (c->state == LOAD_CONN_OPEN && !send_frame(t, c, LOAD_WS_PONG, payload, len))
+    if (conn_live(c) && !send_frame(t, c, LOAD_WS_PONG, payload, len))
       t->stats.errors[LOAD_ERR_SEND_FULL]++;
     return true;
   case LOAD_WS_PONG:
@@ -426,7 +477,7 @@ static void on_recv(load_thread *t, load_conn *c, int res) {
     arm_recv(t, c);
   } else if (res == -EINTR || res == -EAGAIN || res == -ENOBUFS) {
     arm_recv(t, c);
-  } else if (c->state == LOAD_CONN_HANDSHAKE) {
+  } else if (c->state == LOAD_CONN_HANDSHAKE || c->state == LOAD_CONN_SETUP) {
     conn_fail(t, c, res == 0 ? LOAD_FAIL_CLOSED : fail_reason(t, -res));
   } else {
     conn_error(t, c, res == 0 ? LOAD_ERR_CLOSED_BY_SERVER : LOAD_ERR_RESET);
@@ -439,13 +490,19 @@ static void on_sent(load_thread *t, load_conn *c, int res) {
   if (res >= 0) {
     t->stats.bytes_out += (uint64_t)res;
     c->woff += (uint32_t)res;
-    if (c->woff == c->wlen)
+    if (c->woff == c->wlen) {
       c->woff = c->wlen = 0;
-    else
+    } else {
+      /* Nothing is in flight now: move the unsent rest to the front, or a sender that
+       * always has a send armed would never get its sent bytes back. */
+      memmove(c->wbuf, c->wbuf + c->woff, c->wlen - c->woff);
+      c->wlen -= c->woff;
+      c->woff = 0;
       mark_dirty(t, c); /* short send: the rest goes next iteration */
+    }
   } else if (res == -EINTR || res == -EAGAIN || res == -ENOBUFS) {
     mark_dirty(t, c);
-  } else if (c->state == LOAD_CONN_HANDSHAKE) {
+  } else if (c->state == LOAD_CONN_HANDSHAKE || c->state == LOAD_CONN_SETUP) {
     conn_fail(t, c, fail_reason(t, -res));
   } else {
     conn_error(t, c, LOAD_ERR_RESET);
@@ -511,7 +568,7 @@ static void begin_closing(load_thread *t) {
     load_conn *c = &t->conns[i];
     if (c->state == LOAD_CONN_OPEN)
       load_conn_close_gracefully(t, c, 1000);
-    else if (c->state == LOAD_CONN_CONNECTING || c->state == LOAD_CONN_HANDSHAKE)
+    else if (conn_pending(c))
       load_conn_abort(t, c); /* interrupted: neither opened nor failed */
   }
   t->close_deadline_ns = t->now + LOAD_CLOSE_GRACE_NS;
@@ -650,8 +707,7 @@ int load_thread_prepare(load_thread *t, unsigned id, const load_options *opt, lo
   t->prng = seed | 1;
   t->connect_timeout.tv_sec = (long long)(opt->connect_timeout_ns / LOAD_NS_PER_SEC);
   t->connect_timeout.tv_nsec = (long long)(opt->connect_timeout_ns % LOAD_NS_PER_SEC);
-  histogram_init(&t->stats.latency);
-  histogram_init(&t->stats.connect_ns);
+  load_stats_init(&t->stats);
   t->conns = calloc(t->n_conns ? t->n_conns : 1, sizeof(load_conn));
   t->dirty = calloc(t->n_conns ? t->n_conns : 1, sizeof(uint32_t));
   t->scratch = malloc(opt->buffer_size);
@@ -659,8 +715,10 @@ int load_thread_prepare(load_thread *t, unsigned id, const load_options *opt, lo
   t->buffers = map_zeroed(t->buffers_size);
   t->slot_memory_size = (size_t)t->n_conns * t->slot_cap * sizeof(load_inflight);
   t->slot_memory = map_zeroed(t->slot_memory_size);
+  t->ext_memory_size = (size_t)t->n_conns * opt->scenario->conn_state_size;
+  t->ext_memory = map_zeroed(t->ext_memory_size);
   if (!t->conns || !t->dirty || !t->scratch || (t->buffers_size && !t->buffers) ||
-      (t->slot_memory_size && !t->slot_memory)) {
+      (t->slot_memory_size && !t->slot_memory) || (t->ext_memory_size && !t->ext_memory)) {
     load_thread_release(t);
     return ENOMEM;
   }
@@ -672,6 +730,7 @@ int load_thread_prepare(load_thread *t, unsigned id, const load_options *opt, lo
     c->rbuf = t->buffers + (size_t)i * 2 * opt->buffer_size;
     c->wbuf = c->rbuf + opt->buffer_size;
     c->slots = t->slot_cap ? t->slot_memory + (size_t)i * t->slot_cap : NULL;
+    c->ext = t->ext_memory ? t->ext_memory + (size_t)i * opt->scenario->conn_state_size : NULL;
     load_ws_make_key(&t->prng, c->key);
     if (opt->scenario->conn_init) opt->scenario->conn_init(t, c);
   }
@@ -681,11 +740,13 @@ int load_thread_prepare(load_thread *t, unsigned id, const load_options *opt, lo
 void load_thread_release(load_thread *t) {
   if (t->buffers) munmap(t->buffers, t->buffers_size);
   if (t->slot_memory) munmap(t->slot_memory, t->slot_memory_size);
+  if (t->ext_memory) munmap(t->ext_memory, t->ext_memory_size);
   free(t->conns);
   free(t->dirty);
   free(t->scratch);
   t->buffers = NULL;
   t->slot_memory = NULL;
+  t->ext_memory = NULL;
   t->conns = NULL;
   t->dirty = NULL;
   t->scratch = NULL;

@@ -33,8 +33,9 @@ static const char usage_text[] =
     "  connect   hold the connections idle for --duration (connect rate, server RSS)\n"
     "  ping      native {\"op\":\"ping\",\"id\":N} round trips (the default)\n"
     "  message   any text (--message, {id} = sequence number); a reply contains --expect\n"
+    "  orders    authenticated users place, amend and cancel limit orders around a moving mid\n"
     "\n"
-    "  -s, --scenario NAME        connect, ping or message\n"
+    "  -s, --scenario NAME        connect, ping, message or orders\n"
     "  -c, --connections N        connections to open (default 100)\n"
     "  -t, --threads N            worker threads (default: one per CPU)\n"
     "  -d, --duration SECONDS     measured window (default 10)\n"
@@ -51,6 +52,23 @@ static const char usage_text[] =
     "      --server-pid PID       report the server's RSS before and after, per connection\n"
     "      --buffer-size BYTES    receive and send buffer per connection, each (default 16384)\n"
     "      --json                 print one JSON object instead of the table\n"
+    "\n"
+    "orders scenario (docs/LOAD.md):\n"
+    "      --jwt-secret S         HS256 secret of the server (auth.jwt_secret); required\n"
+    "      --uid-base N           connection i logs in as uid N + i (default 100000)\n"
+    "      --admin-url URL        http://HOST:PORT of the admin API: deposit before the run\n"
+    "      --admin-token T        bearer token of the admin API (admin.token)\n"
+    "      --deposit A=X[,B=Y]    amounts deposited for every uid (default "
+    "USDT=1000000,BTC=1000)\n"
+    "      --market M             market (default BTCUSDT)\n"
+    "      --mid P                starting mid price (default 50000); it then walks, within 5 %\n"
+    "      --tick T               the market's tick (default 0.01)\n"
+    "      --lot L                the market's lot (default 0.00001)\n"
+    "      --qty Q                quantity of each order (default 0.001)\n"
+    "      --spread-ticks N       orders rest 1..N ticks from the mid (default 50)\n"
+    "      --cross-pct P          % of orders priced through the mid, so they trade (default 10)\n"
+    "      --cancel-pct P         % of requests that cancel an open order (default 30)\n"
+    "      --amend-pct P          % of requests that amend one (default 30); the rest place\n"
     "  -V, --version              print the version\n"
     "  -h, --help                 this text\n"
     "\n"
@@ -66,6 +84,20 @@ enum {
   OPT_SERVER_PID,
   OPT_BUFFER_SIZE,
   OPT_JSON,
+  OPT_JWT_SECRET,
+  OPT_UID_BASE,
+  OPT_ADMIN_URL,
+  OPT_ADMIN_TOKEN,
+  OPT_DEPOSIT,
+  OPT_MARKET,
+  OPT_MID,
+  OPT_TICK,
+  OPT_LOT,
+  OPT_QTY,
+  OPT_SPREAD_TICKS,
+  OPT_CROSS_PCT,
+  OPT_CANCEL_PCT,
+  OPT_AMEND_PCT,
 };
 
 static const struct option long_options[] = {
@@ -86,6 +118,20 @@ static const struct option long_options[] = {
     {"server-pid", required_argument, NULL, OPT_SERVER_PID},
     {"buffer-size", required_argument, NULL, OPT_BUFFER_SIZE},
     {"json", no_argument, NULL, OPT_JSON},
+    {"jwt-secret", required_argument, NULL, OPT_JWT_SECRET},
+    {"uid-base", required_argument, NULL, OPT_UID_BASE},
+    {"admin-url", required_argument, NULL, OPT_ADMIN_URL},
+    {"admin-token", required_argument, NULL, OPT_ADMIN_TOKEN},
+    {"deposit", required_argument, NULL, OPT_DEPOSIT},
+    {"market", required_argument, NULL, OPT_MARKET},
+    {"mid", required_argument, NULL, OPT_MID},
+    {"tick", required_argument, NULL, OPT_TICK},
+    {"lot", required_argument, NULL, OPT_LOT},
+    {"qty", required_argument, NULL, OPT_QTY},
+    {"spread-ticks", required_argument, NULL, OPT_SPREAD_TICKS},
+    {"cross-pct", required_argument, NULL, OPT_CROSS_PCT},
+    {"cancel-pct", required_argument, NULL, OPT_CANCEL_PCT},
+    {"amend-pct", required_argument, NULL, OPT_AMEND_PCT},
     {"version", no_argument, NULL, 'V'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -212,6 +258,77 @@ static void set_defaults(load_options *o) {
   o->inflight = 1;
   o->max_inflight = 256;
   o->buffer_size = 16384;
+  load_orders_options *oo = &o->orders;
+  oo->uid_base = 100000;
+  oo->market = "BTCUSDT";
+  oo->mid_text = "50000";
+  oo->tick_text = "0.01";
+  oo->lot_text = "0.00001";
+  oo->qty_text = "0.001";
+  oo->spread_ticks = 50;
+  oo->cross_pct = 10;
+  oo->cancel_pct = 30;
+  oo->amend_pct = 30;
+  char err[64];
+  load_deposits_parse(oo, "USDT=1000000,BTC=1000", err, sizeof(err));
+}
+
+/* Handles one option of the orders scenario; returns 0 or an exit status. */
+static int apply_orders_option(load_options *o, int c, const char *arg) {
+  load_orders_options *oo = &o->orders;
+  char err[256];
+  uint32_t u;
+  oo->given = true;
+  switch (c) {
+  case OPT_JWT_SECRET:
+    oo->jwt_secret = arg;
+    return 0;
+  case OPT_UID_BASE: {
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(arg, &end, 10);
+    if (errno || end == arg || *end || *arg == '-' || v < 1 || v > (unsigned long long)INT64_MAX)
+      return usage_error("bad --uid-base '%s' (a positive integer)", arg);
+    oo->uid_base = v;
+    return 0;
+  }
+  case OPT_ADMIN_URL:
+    return load_admin_parse_url(oo, arg, err, sizeof(err)) == 0 ? 0 : usage_error("%s", err);
+  case OPT_ADMIN_TOKEN:
+    oo->admin_token = arg;
+    return 0;
+  case OPT_DEPOSIT:
+    oo->deposit_given = true;
+    return load_deposits_parse(oo, arg, err, sizeof(err)) == 0 ? 0 : usage_error("%s", err);
+  case OPT_MARKET:
+    oo->market = arg;
+    return 0;
+  case OPT_MID:
+    oo->mid_text = arg;
+    return 0;
+  case OPT_TICK:
+    oo->tick_text = arg;
+    return 0;
+  case OPT_LOT:
+    oo->lot_text = arg;
+    return 0;
+  case OPT_QTY:
+    oo->qty_text = arg;
+    return 0;
+  case OPT_SPREAD_TICKS:
+    if (!parse_u32(arg, 1, 1000000000, &u)) return usage_error("bad --spread-ticks '%s'", arg);
+    oo->spread_ticks = u;
+    return 0;
+  case OPT_CROSS_PCT:
+  case OPT_CANCEL_PCT:
+  case OPT_AMEND_PCT:
+    if (!parse_u32(arg, 0, 100, &u)) return usage_error("bad percentage '%s' (0 .. 100)", arg);
+    if (c == OPT_CROSS_PCT) oo->cross_pct = u;
+    if (c == OPT_CANCEL_PCT) oo->cancel_pct = u;
+    if (c == OPT_AMEND_PCT) oo->amend_pct = u;
+    return 0;
+  }
+  return usage_error("%s", "unknown option");
 }
 
 /* Handles one option; returns 0 or an exit status. */
@@ -220,7 +337,8 @@ static int apply_option(load_options *o, int c, const char *arg, bool *threads_g
   switch (c) {
   case 's':
     o->scenario = load_scenario_find(arg);
-    if (!o->scenario) return usage_error("unknown scenario '%s' (connect, ping, message)", arg);
+    if (!o->scenario)
+      return usage_error("unknown scenario '%s' (connect, ping, message, orders)", arg);
     return 0;
   case 'c':
     if (!parse_u32(arg, 1, 10000000, &o->connections))
@@ -270,6 +388,7 @@ static int apply_option(load_options *o, int c, const char *arg, bool *threads_g
     o->json = true;
     return 0;
   }
+  if (c >= OPT_JWT_SECRET && c <= OPT_AMEND_PCT) return apply_orders_option(o, c, arg);
   return usage_error("%s", "unknown option");
 }
 
@@ -280,6 +399,10 @@ static int check_options(load_options *o, bool threads_given) {
     return usage_error("%s", err);
   if (!o->scenario->requests && (o->message || o->expect))
     return usage_error("--message and --expect belong to the %s scenario", "message");
+  if (o->orders.given && o->scenario->compose != load_orders_compose)
+    return usage_error("--jwt-secret, --deposit, --market ... belong to the %s scenario", "orders");
+  if ((o->orders.deposit_given || o->orders.admin_token) && !o->orders.admin_url)
+    return usage_error("%s", "--deposit and --admin-token need --admin-url");
   if (o->source_ip_count && o->target.ss_family != AF_INET)
     return usage_error("%s", "--source-ips needs an IPv4 target");
   if (o->threads > o->connections) {
@@ -420,10 +543,25 @@ static uint64_t random_seed(void) {
   return seed;
 }
 
+/* orders: funds every uid through the admin API; 0 or an exit status. */
+static int deposit_before_run(const load_options *o, load_run *run) {
+  if (o->scenario->compose != load_orders_compose || !o->orders.admin_url) return 0;
+  char err[768];
+  uint64_t t0 = clock_mono_ns();
+  run->deposits = load_admin_deposit_all(&o->orders, o->connections, err, sizeof(err));
+  run->deposit_s = (double)(clock_mono_ns() - t0) / 1e9;
+  if (run->deposits < 0) {
+    fprintf(stderr, "bourse-load: deposits failed: %s\n", err);
+    return 1;
+  }
+  return 0;
+}
+
 static int run_load(load_options *o) {
-  load_run run = {.opt = o, .rss_before = -1, .rss_after = -1};
-  histogram_init(&run.total.latency);
-  histogram_init(&run.total.connect_ns);
+  load_run run = {.opt = o, .rss_before = -1, .rss_after = -1, .deposits = -1};
+  load_stats_init(&run.total);
+  int deposit_status = deposit_before_run(o, &run);
+  if (deposit_status) return deposit_status;
   if (o->server_pid) {
     run.rss_before = read_rss(o->server_pid);
     if (run.rss_before < 0) {

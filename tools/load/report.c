@@ -11,7 +11,8 @@ static const char *const fail_names[LOAD_FAIL_COUNT] = {
     [LOAD_FAIL_REFUSED] = "refused",     [LOAD_FAIL_TIMEOUT] = "timeout",
     [LOAD_FAIL_ADDRESS] = "address",     [LOAD_FAIL_FD_LIMIT] = "fd_limit",
     [LOAD_FAIL_RESET] = "reset",         [LOAD_FAIL_CLOSED] = "closed",
-    [LOAD_FAIL_HANDSHAKE] = "handshake", [LOAD_FAIL_OTHER] = "other",
+    [LOAD_FAIL_HANDSHAKE] = "handshake", [LOAD_FAIL_SETUP] = "setup",
+    [LOAD_FAIL_OTHER] = "other",
 };
 
 static const char *const error_names[LOAD_ERR_COUNT] = {
@@ -32,6 +33,36 @@ const char *load_fail_name(load_fail f) {
 
 const char *load_error_name(load_error e) {
   return error_names[e];
+}
+
+void load_stats_init(load_stats *s) {
+  memset(s, 0, sizeof(*s));
+  histogram_init(&s->latency);
+  histogram_init(&s->connect_ns);
+  histogram_init(&s->send_lag);
+  for (int i = 0; i < LOAD_ORDER_OPS; i++) histogram_init(&s->orders.latency[i]);
+}
+
+static void orders_stats_merge(load_orders_stats *into, const load_orders_stats *from) {
+  for (int i = 0; i < LOAD_ORDER_OPS; i++) {
+    into->sent[i] += from->sent[i];
+    into->acked[i] += from->acked[i];
+    into->rejected[i] += from->rejected[i];
+    histogram_merge(&into->latency[i], &from->latency[i]);
+  }
+  into->crossing += from->crossing;
+  into->forced_cancels += from->forced_cancels;
+  into->fills += from->fills;
+  into->fills_window += from->fills_window;
+  into->fills_maker += from->fills_maker;
+  into->fills_taker += from->fills_taker;
+  into->fills_untracked += from->fills_untracked;
+  for (uint32_t i = 0; i < from->n_codes; i++) {
+    const load_error_code *e = &from->codes[i];
+    load_orders_count_code(into, (load_order_op)e->op, e->code, e->expected, e->count);
+  }
+  into->codes_other += from->codes_other;
+  into->unexpected += from->unexpected;
 }
 
 void load_stats_merge(load_stats *into, const load_stats *from) {
@@ -58,6 +89,9 @@ void load_stats_merge(load_stats *into, const load_stats *from) {
   into->iterations += from->iterations;
   histogram_merge(&into->latency, &from->latency);
   histogram_merge(&into->connect_ns, &from->connect_ns);
+  histogram_merge(&into->send_lag, &from->send_lag);
+  if (from->setup_error[0]) memcpy(into->setup_error, from->setup_error, sizeof(into->setup_error));
+  orders_stats_merge(&into->orders, &from->orders);
 }
 
 /* ----------------------------------------------------------- derived figures */
@@ -135,6 +169,116 @@ static void print_percentiles(FILE *out, const char *label, const histogram *h) 
   fprintf(out, "\n");
 }
 
+/* ------------------------------------------------------------ orders */
+
+/* What an error reply means in the orders scenario, and what to do about it. */
+static const char *code_meaning(int code, load_order_op op, bool expected) {
+  if (expected && code == 4006)
+    return "unknown order: it had just filled (its @trade was on its way), or its placement was "
+           "refused";
+  if (expected && code == 4003 && op == LOAD_ORDER_AMEND)
+    return "the amend's smaller qty was no longer above what had filled (a fill not yet seen)";
+  switch (code) {
+  case 1003:
+    return "missing or invalid field";
+  case 2003:
+    return "auth required";
+  case 4001:
+    return "unknown market: check --market";
+  case 4002:
+    return "bad price: check --tick (and the market's price band)";
+  case 4003:
+    return "bad qty: check --lot and --qty; price x qty must reach the market's min notional";
+  case 4004:
+    return "insufficient balance: the deposits are too small for this run (raise --deposit)";
+  case 4006:
+    return "unknown order: it had just filled, or its placement was refused";
+  case 4008:
+    return "market halted";
+  case 4009:
+    return "duplicate client_id";
+  case 5001:
+    return "limit reached: raise the server's limits.requests_per_s, limits.burst and "
+           "limits.max_open_orders";
+  case 9001:
+  case 9002:
+    return "server busy";
+  default:
+    return "";
+  }
+}
+
+static uint64_t orders_sum(const uint64_t v[LOAD_ORDER_OPS]) {
+  uint64_t n = 0;
+  for (int i = 0; i < LOAD_ORDER_OPS; i++) n += v[i];
+  return n;
+}
+
+static void print_op_line(FILE *out, const load_orders_stats *st, load_order_op op) {
+  const histogram *h = &st->latency[op];
+  fprintf(out, "  %-12ssent %llu  ok %llu  errors %llu", load_order_op_name(op),
+          (unsigned long long)st->sent[op], (unsigned long long)st->acked[op],
+          (unsigned long long)st->rejected[op]);
+  if (h->count) {
+    fprintf(out, "  p50 ");
+    print_duration(out, histogram_percentile(h, 50));
+    fprintf(out, "  p99 ");
+    print_duration(out, histogram_percentile(h, 99));
+    fprintf(out, "  p99.9 ");
+    print_duration(out, histogram_percentile(h, 99.9));
+    fprintf(out, "  max ");
+    print_duration(out, h->max);
+  }
+  fprintf(out, "\n");
+}
+
+static void print_orders(const load_run *run, FILE *out, double window) {
+  const load_options *o = run->opt;
+  const load_orders_options *oo = &o->orders;
+  const load_orders_stats *st = &run->total.orders;
+  fprintf(out,
+          "  orders      %s around %s (walk within 5 %%), tick %s, spread %u ticks, qty %s; "
+          "cross %u %%, cancel %u %%, amend %u %%; uids %llu..%llu\n",
+          oo->market, oo->mid_text, oo->tick_text, oo->spread_ticks, oo->qty_text, oo->cross_pct,
+          oo->cancel_pct, oo->amend_pct, (unsigned long long)oo->uid_base,
+          (unsigned long long)(oo->uid_base + o->connections - 1));
+  if (run->deposits >= 0) {
+    fprintf(out, "  deposits    %ld requests in %.2f s:", run->deposits, run->deposit_s);
+    for (unsigned i = 0; i < oo->n_deposits; i++)
+      fprintf(out, " %s=%s", oo->deposits[i].asset, oo->deposits[i].amount);
+    fprintf(out, " per uid\n");
+  }
+  uint64_t ok = orders_sum(st->acked), rejected = orders_sum(st->rejected);
+  fprintf(out, "  acks        %llu (%.0f/s): ok %llu, error replies %llu\n",
+          (unsigned long long)(ok + rejected), per_second(ok + rejected, window),
+          (unsigned long long)ok, (unsigned long long)rejected);
+  for (int op = 0; op < LOAD_ORDER_OPS; op++) print_op_line(out, st, (load_order_op)op);
+  fprintf(out, "  crossing    %llu priced through the mid; %llu cancels forced by a full table\n",
+          (unsigned long long)st->crossing, (unsigned long long)st->forced_cancels);
+  fprintf(out,
+          "  fills       %llu on @trade (maker %llu, taker %llu; %llu of untracked orders), "
+          "%llu in the window (%.0f/s)\n",
+          (unsigned long long)st->fills, (unsigned long long)st->fills_maker,
+          (unsigned long long)st->fills_taker, (unsigned long long)st->fills_untracked,
+          (unsigned long long)st->fills_window, per_second(st->fills_window, window));
+  fprintf(out, "  error codes%s\n", st->n_codes == 0 && st->codes_other == 0 ? " none" : "");
+  for (uint32_t i = 0; i < st->n_codes; i++) {
+    const load_error_code *e = &st->codes[i];
+    fprintf(out, "    %d on %-6s %10llu  %s%s\n", e->code, load_order_op_name((load_order_op)e->op),
+            (unsigned long long)e->count, e->expected ? "(expected race) " : "UNEXPECTED: ",
+            code_meaning(e->code, (load_order_op)e->op, e->expected));
+  }
+  if (st->codes_other) fprintf(out, "    other codes %llu\n", (unsigned long long)st->codes_other);
+  /* the problems that invalidate a run, where nobody can miss them */
+  for (uint32_t i = 0; i < st->n_codes; i++) {
+    const load_error_code *e = &st->codes[i];
+    if (!e->expected && (e->code == 4004 || e->code == 5001))
+      fprintf(out, "  !! %llu replies %d to %s: %s\n", (unsigned long long)e->count, e->code,
+              load_order_op_name((load_order_op)e->op),
+              code_meaning(e->code, (load_order_op)e->op, e->expected));
+  }
+}
+
 void load_report_table(const load_run *run, FILE *out) {
   const load_options *o = run->opt;
   const load_stats *s = &run->total;
@@ -152,6 +296,7 @@ void load_report_table(const load_run *run, FILE *out) {
     if (s->failed[i]) fprintf(out, "%s %llu  ", fail_names[i], (unsigned long long)s->failed[i]);
   if (s->failed[LOAD_FAIL_OTHER]) fprintf(out, "(last: %s)", strerror(s->last_other_errno));
   fprintf(out, "\n");
+  if (s->setup_error[0]) fprintf(out, "  set-up      %s\n", s->setup_error);
   fprintf(out, "  window      %.2f s after %.2f s warmup", window, (double)o->warmup_ns / 1e9);
   if (o->scenario->requests) {
     if (o->rate > 0)
@@ -165,7 +310,9 @@ void load_report_table(const load_run *run, FILE *out) {
             (unsigned long long)s->sent_window, per_second(s->sent_window, window),
             (unsigned long long)s->replies_window, per_second(s->replies_window, window));
     print_percentiles(out, "latency", &s->latency);
+    if (o->rate > 0) print_percentiles(out, "send lag", &s->send_lag);
   }
+  if (o->scenario->compose == load_orders_compose) print_orders(run, out, window);
   fprintf(out, "  errors      ");
   if (total_errors(s) == 0) fprintf(out, "none");
   for (int i = 0; i < LOAD_ERR_COUNT; i++)
@@ -220,6 +367,73 @@ static void json_percentiles(FILE *out, const histogram *h) {
           us(histogram_percentile(h, 99)), us(histogram_percentile(h, 99.9)), us(h->max));
 }
 
+static void json_orders(const load_run *run, FILE *out, double window) {
+  const load_options *o = run->opt;
+  const load_orders_options *oo = &o->orders;
+  const load_orders_stats *st = &run->total.orders;
+  fprintf(out, "{\"market\":");
+  json_string(out, oo->market);
+  fprintf(out, ",\"mid\":");
+  json_string(out, oo->mid_text);
+  fprintf(out, ",\"tick\":");
+  json_string(out, oo->tick_text);
+  fprintf(out, ",\"lot\":");
+  json_string(out, oo->lot_text);
+  fprintf(out, ",\"qty\":");
+  json_string(out, oo->qty_text);
+  fprintf(out,
+          ",\"spread_ticks\":%u,\"cross_pct\":%u,\"cancel_pct\":%u,\"amend_pct\":%u,"
+          "\"uid_first\":%llu,\"uid_last\":%llu,\"client_id_prefix\":",
+          oo->spread_ticks, oo->cross_pct, oo->cancel_pct, oo->amend_pct,
+          (unsigned long long)oo->uid_base,
+          (unsigned long long)(oo->uid_base + o->connections - 1));
+  json_string(out, oo->run_tag);
+  fprintf(out, ",\"deposits\":");
+  if (run->deposits >= 0) {
+    fprintf(out, "{\"requests\":%ld,\"seconds\":%.3f,\"per_uid\":{", run->deposits, run->deposit_s);
+    for (unsigned i = 0; i < oo->n_deposits; i++) {
+      fprintf(out, "%s", i ? "," : "");
+      json_string(out, oo->deposits[i].asset);
+      fputc(':', out);
+      json_string(out, oo->deposits[i].amount);
+    }
+    fprintf(out, "}}");
+  } else {
+    fprintf(out, "null");
+  }
+  uint64_t ok = orders_sum(st->acked), rejected = orders_sum(st->rejected);
+  fprintf(out,
+          ",\"sent\":%llu,\"acks\":%llu,\"acks_per_s\":%.1f,\"acks_ok\":%llu,"
+          "\"acks_error\":%llu",
+          (unsigned long long)orders_sum(st->sent), (unsigned long long)(ok + rejected),
+          per_second(ok + rejected, window), (unsigned long long)ok, (unsigned long long)rejected);
+  for (int op = 0; op < LOAD_ORDER_OPS; op++) {
+    fprintf(out, ",\"%s\":{\"sent\":%llu,\"acked\":%llu,\"rejected\":%llu,\"latency_us\":",
+            load_order_op_name((load_order_op)op), (unsigned long long)st->sent[op],
+            (unsigned long long)st->acked[op], (unsigned long long)st->rejected[op]);
+    json_percentiles(out, &st->latency[op]);
+    fputc('}', out);
+  }
+  fprintf(out,
+          ",\"crossing\":%llu,\"forced_cancels\":%llu,\"fills\":{\"seen\":%llu,"
+          "\"maker\":%llu,\"taker\":%llu,\"untracked\":%llu,\"in_window\":%llu,"
+          "\"per_s\":%.1f},\"error_codes\":[",
+          (unsigned long long)st->crossing, (unsigned long long)st->forced_cancels,
+          (unsigned long long)st->fills, (unsigned long long)st->fills_maker,
+          (unsigned long long)st->fills_taker, (unsigned long long)st->fills_untracked,
+          (unsigned long long)st->fills_window, per_second(st->fills_window, window));
+  for (uint32_t i = 0; i < st->n_codes; i++) {
+    const load_error_code *e = &st->codes[i];
+    fprintf(out, "%s{\"code\":%d,\"op\":\"%s\",\"count\":%llu,\"expected\":%s,\"meaning\":",
+            i ? "," : "", e->code, load_order_op_name((load_order_op)e->op),
+            (unsigned long long)e->count, e->expected ? "true" : "false");
+    json_string(out, code_meaning(e->code, (load_order_op)e->op, e->expected));
+    fputc('}', out);
+  }
+  fprintf(out, "],\"error_codes_other\":%llu,\"unexpected_errors\":%llu}",
+          (unsigned long long)st->codes_other, (unsigned long long)st->unexpected);
+}
+
 void load_report_json(const load_run *run, FILE *out) {
   const load_options *o = run->opt;
   const load_stats *s = &run->total;
@@ -264,12 +478,21 @@ void load_report_json(const load_run *run, FILE *out) {
           per_second(s->sent_window, window), (unsigned long long)s->replies_window,
           (unsigned long long)s->replies_other, per_second(s->replies_window, window));
   json_percentiles(out, &s->latency);
+  fprintf(out, ",\"send_lag_us\":");
+  json_percentiles(out, &s->send_lag);
 
   fprintf(out, ",\"errors\":{");
   for (int i = 0; i < LOAD_ERR_COUNT; i++)
     fprintf(out, "\"%s\":%llu,", error_names[i], (unsigned long long)s->errors[i]);
   fprintf(out, "\"total\":%llu},\"last_close_code\":%d", (unsigned long long)total_errors(s),
           s->last_close_code);
+  fprintf(out, ",\"setup_error\":");
+  json_string(out, s->setup_error[0] ? s->setup_error : NULL);
+  fprintf(out, ",\"orders\":");
+  if (o->scenario->compose == load_orders_compose)
+    json_orders(run, out, window);
+  else
+    fprintf(out, "null");
   fprintf(out,
           ",\"messages\":{\"received\":%llu,\"welcomes\":%llu,\"other\":%llu,"
           "\"server_pings\":%llu},\"bytes\":{\"in\":%llu,\"out\":%llu},"

@@ -11,8 +11,9 @@
  * in open-loop mode the intended times are a fixed schedule, in flat-out mode
  * they are the moment the previous reply let the next request go.
  *
- * Hot path starts at request_send / request_complete: no allocation, no
- * system call (frames go into the connection's fixed send buffer).
+ * Hot path starts at load_request_send / request_complete: no allocation, no
+ * system call (frames go into the connection's fixed send buffer). The
+ * orders scenario (orders.c) uses the same machinery through load.h.
  */
 #include "load.h"
 
@@ -141,7 +142,7 @@ static bool match_expect_id(load_thread *t, const uint8_t *msg, size_t len, uint
 
 /* ----------------------------------------------------- requests and replies */
 
-static bool in_window(const load_thread *t, uint64_t intended_ns) {
+bool load_in_window(const load_thread *t, uint64_t intended_ns) {
   return t->measure_ns != 0 && intended_ns >= t->measure_ns && intended_ns < t->end_ns;
 }
 
@@ -153,49 +154,63 @@ static bool sending_allowed(const load_thread *t) {
   return (t->phase == LOAD_PHASE_WARMUP || t->phase == LOAD_PHASE_MEASURE) && t->now < t->end_ns;
 }
 
-static bool request_send(load_thread *t, load_conn *c, uint64_t intended_ns) {
+bool load_request_send(load_thread *t, load_conn *c, uint64_t intended_ns) {
   uint64_t seq = c->next_seq;
   load_inflight *slot = &c->slots[seq & (t->slot_cap - 1)];
   if (slot->seq != 0 || c->outstanding >= inflight_limit(t)) {
     t->stats.errors[LOAD_ERR_INFLIGHT_FULL]++;
     return false;
   }
-  if (!load_conn_send_template(t, c, &t->opt->message_tpl, seq)) return false;
+  const load_scenario *sc = t->opt->scenario;
+  slot->kind = 0;
+  bool sent = sc->compose ? sc->compose(t, c, seq, intended_ns, slot)
+                          : load_conn_send_template(t, c, &t->opt->message_tpl, seq);
+  if (!sent) return false;
   slot->seq = seq;
   slot->intended_ns = intended_ns;
   c->next_seq++;
   c->outstanding++;
   t->stats.sent++;
-  if (in_window(t, intended_ns)) t->stats.sent_window++;
+  if (load_in_window(t, intended_ns)) {
+    t->stats.sent_window++;
+    /* how late the tool itself was: part of every latency measured from intended_ns */
+    histogram_record(&t->stats.send_lag, t->now > intended_ns ? t->now - intended_ns : 0);
+  }
   return true;
 }
 
 /* Frees the slot of request seq; returns false if no such request is out. */
-static bool request_take(load_conn *c, uint32_t slot_cap, uint64_t seq, uint64_t *intended_ns) {
+static bool request_take(load_conn *c, uint32_t slot_cap, uint64_t seq, load_inflight *out) {
   if (seq == 0 || seq >= c->next_seq) return false;
   load_inflight *slot = &c->slots[seq & (slot_cap - 1)];
   if (slot->seq != seq) return false;
-  *intended_ns = slot->intended_ns;
+  *out = *slot;
   slot->seq = 0;
   c->outstanding--;
   return true;
 }
 
-static void request_complete(load_thread *t, load_conn *c, uint64_t seq) {
-  uint64_t intended;
-  if (!request_take(c, t->slot_cap, seq, &intended)) {
-    t->stats.errors[LOAD_ERR_UNMATCHED]++;
-    return;
-  }
-  if (in_window(t, intended)) {
-    histogram_record(&t->stats.latency, t->now > intended ? t->now - intended : 0);
+bool load_request_take(load_thread *t, load_conn *c, uint64_t seq, load_inflight *out) {
+  if (request_take(c, t->slot_cap, seq, out)) return true;
+  t->stats.errors[LOAD_ERR_UNMATCHED]++;
+  return false;
+}
+
+void load_request_answered(load_thread *t, load_conn *c, const load_inflight *req) {
+  if (load_in_window(t, req->intended_ns)) {
+    histogram_record(&t->stats.latency, t->now > req->intended_ns ? t->now - req->intended_ns : 0);
     t->stats.replies_window++;
   } else {
     t->stats.replies_other++;
   }
   /* flat out: the reply releases the next request on this connection */
   if (t->opt->rate <= 0 && c->state == LOAD_CONN_OPEN && sending_allowed(t))
-    request_send(t, c, t->now);
+    load_request_send(t, c, t->now);
+}
+
+static void request_complete(load_thread *t, load_conn *c, uint64_t seq) {
+  load_inflight req;
+  if (load_request_take(t, c, seq, &req)) load_request_answered(t, c, &req);
 }
 
 /* Without {id}, replies come back in the order the requests went out. */
@@ -210,10 +225,11 @@ static void request_complete_fifo(load_thread *t, load_conn *c) {
 /* An error reply: the request is answered, but not successfully. */
 static void request_failed(load_thread *t, load_conn *c, const uint8_t *msg, size_t len) {
   t->stats.errors[LOAD_ERR_REPLY]++;
-  uint64_t seq, intended;
-  if (find_number(msg, len, "\"id\":", &seq)) request_take(c, t->slot_cap, seq, &intended);
+  uint64_t seq;
+  load_inflight req;
+  if (find_number(msg, len, "\"id\":", &seq)) request_take(c, t->slot_cap, seq, &req);
   if (t->opt->rate <= 0 && c->state == LOAD_CONN_OPEN && sending_allowed(t))
-    request_send(t, c, t->now);
+    load_request_send(t, c, t->now);
 }
 
 static load_conn *next_open_conn(load_thread *t) {
@@ -239,7 +255,7 @@ static void requests_start(load_thread *t) {
     for (uint32_t i = 0; i < t->n_conns; i++) {
       load_conn *c = &t->conns[i];
       for (uint32_t k = 0; k < o->inflight && c->state == LOAD_CONN_OPEN; k++)
-        if (!request_send(t, c, t->now)) break;
+        if (!load_request_send(t, c, t->now)) break;
     }
     return;
   }
@@ -249,7 +265,7 @@ static void requests_start(load_thread *t) {
   t->rate_interval_ns = 1e9 / share;
 }
 
-static void requests_tick(load_thread *t) {
+void load_requests_tick(load_thread *t) {
   /* DRAIN too: requests that fell due in the window before a late wakeup */
   if (t->phase < LOAD_PHASE_WARMUP || t->phase > LOAD_PHASE_DRAIN) return;
   if (!t->traffic_started) requests_start(t);
@@ -263,19 +279,19 @@ static void requests_tick(load_thread *t) {
     }
     load_conn *c = next_open_conn(t);
     if (!c) return;
-    request_send(t, c, due); /* a refusal is counted; the schedule moves on regardless */
+    load_request_send(t, c, due); /* a refusal is counted; the schedule moves on regardless */
     t->rate_sent++;
   }
   wake_at(t, t->now);
 }
 
-static void requests_conn_init(load_thread *t, load_conn *c) {
+void load_requests_conn_init(load_thread *t, load_conn *c) {
   (void)t;
   c->next_seq = 1;
   c->outstanding = 0;
 }
 
-static void count_other(load_thread *t, const uint8_t *msg, size_t len) {
+void load_count_other(load_thread *t, const uint8_t *msg, size_t len) {
   if (contains(msg, len, "\"op\":\"welcome\""))
     t->stats.welcomes++;
   else
@@ -295,7 +311,7 @@ static void connect_on_message(load_thread *t, load_conn *c, const uint8_t *msg,
                                bool text) {
   (void)c;
   (void)text;
-  count_other(t, msg, len);
+  load_count_other(t, msg, len);
 }
 
 /* ------------------------------------------------------------------- ping */
@@ -325,7 +341,7 @@ static void ping_on_message(load_thread *t, load_conn *c, const uint8_t *msg, si
   } else if (contains(msg, len, "\"code\":")) {
     request_failed(t, c, msg, len);
   } else {
-    count_other(t, msg, len);
+    load_count_other(t, msg, len);
   }
 }
 
@@ -367,7 +383,7 @@ static void message_on_message(load_thread *t, load_conn *c, const uint8_t *msg,
     request_complete_fifo(t, c);
     return;
   }
-  count_other(t, msg, len);
+  load_count_other(t, msg, len);
 }
 
 /* ------------------------------------------------------------------ table */
@@ -388,20 +404,33 @@ const load_scenario load_scenarios[] = {
         .help = "native {\"op\":\"ping\",\"id\":N} round trips",
         .requests = true,
         .check = ping_check,
-        .conn_init = requests_conn_init,
+        .conn_init = load_requests_conn_init,
         .on_open = NULL,
         .on_message = ping_on_message,
-        .on_tick = requests_tick,
+        .on_tick = load_requests_tick,
     },
     {
         .name = "message",
         .help = "any text (--message, {id} = sequence number); a reply contains --expect",
         .requests = true,
         .check = message_check,
-        .conn_init = requests_conn_init,
+        .conn_init = load_requests_conn_init,
         .on_open = NULL,
         .on_message = message_on_message,
-        .on_tick = requests_tick,
+        .on_tick = load_requests_tick,
+    },
+    {
+        .name = "orders",
+        .help = "authenticated order.place / order.cancel / order.amend around a moving mid",
+        .requests = true,
+        .setup = true,
+        .conn_state_size = sizeof(load_orders_conn),
+        .check = load_orders_check,
+        .conn_init = load_requests_conn_init,
+        .on_open = load_orders_on_open,
+        .on_message = load_orders_on_message,
+        .on_tick = load_requests_tick,
+        .compose = load_orders_compose,
     },
 };
 const size_t load_scenario_count = sizeof(load_scenarios) / sizeof(load_scenarios[0]);
