@@ -26,12 +26,17 @@
 #define NET_CHUNK_LARGE 16384
 typedef struct net_chunk {
   struct net_chunk *next;
-  uint32_t len;  /* bytes written into data */
-  uint32_t sent; /* bytes of data already sent */
-  uint32_t cap;  /* bytes data can hold */
+  net_shared *shared; /* non-NULL: this chunk sends shared->data (a reference), not data */
+  uint32_t len;       /* bytes written into data (or shared->len) */
+  uint32_t sent;      /* bytes already sent */
+  uint32_t cap;       /* bytes data can hold (0 for a shared reference) */
   uint32_t large;
   uint8_t data[];
 } net_chunk;
+
+static inline const uint8_t *net_chunk_bytes(const net_chunk *ch) {
+  return ch->shared ? ch->shared->data : ch->data;
+}
 
 typedef struct net_chunk_pool {
   net_chunk *free;
