@@ -246,13 +246,13 @@ static void random_session(char out[37]) {
 }
 
 /* Refills a bucket of `capacity` thousandths at `per_second` tokens per second. */
-static uint32_t bucket_refill(uint32_t tokens, int64_t *refill_ms, int64_t now_ms,
+static uint64_t bucket_refill(uint64_t tokens, int64_t *refill_ms, int64_t now_ms,
                               uint64_t per_second, uint64_t capacity) {
   int64_t elapsed = now_ms - *refill_ms;
   *refill_ms = now_ms;
   if (elapsed <= 0) return tokens;
   uint64_t refilled = tokens + (uint64_t)elapsed * per_second; /* ms x tokens/s = thousandths */
-  return (uint32_t)(refilled > capacity ? capacity : refilled);
+  return refilled > capacity ? capacity : refilled;
 }
 
 /*
@@ -280,7 +280,7 @@ static uint32_t ip_lookup(net_thread *t, const ipnet_addr *addr, uint64_t bucket
   net_ip_entry *e = &t->ip_table[reusable];
   e->addr = *addr;
   e->open = 0;
-  e->tokens = (uint32_t)bucket_capacity;
+  e->tokens = bucket_capacity;
   e->refill_ms = t->now_ms;
   return reusable;
 }
@@ -353,7 +353,7 @@ static void conn_open(net_thread *t, int fd, unsigned listener) {
     inet_ntop(AF_INET, &((struct sockaddr_in *)&peer)->sin_addr, c->peer, sizeof(c->peer));
   else if (peer.ss_family == AF_INET6)
     inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&peer)->sin6_addr, c->peer, sizeof(c->peer));
-  c->rate_tokens = t->server->cfg->limits_burst * 1000u;
+  c->rate_tokens = (uint64_t)t->server->cfg->limits_burst * 1000u;
   c->rate_refill_ms = c->abuse_window_ms = t->now_ms;
   random_session(c->session);
   net_count(&t->stats.accepted, 1);
@@ -1091,8 +1091,8 @@ int net_conn_rate_take(net_conn *c, unsigned cost) {
   const config *cfg = t->server->cfg;
   c->rate_tokens = bucket_refill(c->rate_tokens, &c->rate_refill_ms, t->now_ms,
                                  cfg->limits_requests_per_s, (uint64_t)cfg->limits_burst * 1000);
-  if (c->rate_tokens >= cost * 1000u) {
-    c->rate_tokens -= cost * 1000u;
+  if (c->rate_tokens >= (uint64_t)cost * 1000u) {
+    c->rate_tokens -= (uint64_t)cost * 1000u;
     return 0;
   }
   net_count(&t->stats.rate_limited, 1);

@@ -79,7 +79,7 @@ struct net_conn {
   uint32_t dirty_next;     /* next index on the flush list */
   uint32_t out_bytes;      /* queued, not yet sent */
   uint32_t ip_slot;        /* entry in the thread's per-IP table, NET_NO_IP if none */
-  uint32_t rate_tokens;    /* request bucket, in thousandths of a token */
+  uint64_t rate_tokens;    /* request bucket, in thousandths of a token (burst x 1000 > 2^32) */
   uint32_t rate_rejected;  /* requests refused in the current abuse window */
   int64_t rate_refill_ms;  /* last refill of the bucket */
   int64_t abuse_window_ms; /* start of the current 10 s abuse window */
@@ -102,7 +102,7 @@ struct net_conn {
 typedef struct net_ip_entry {
   ipnet_addr addr;
   uint32_t open;     /* connections open from this address on this thread */
-  uint32_t tokens;   /* connect bucket, thousandths of a connection */
+  uint64_t tokens;   /* connect bucket, thousandths of a connection */
   int64_t refill_ms; /* last refill; 0 = never used */
 } net_ip_entry;
 
