@@ -122,7 +122,7 @@ typedef struct load_options {
 /* Why a connection never opened. */
 typedef enum load_fail {
   LOAD_FAIL_REFUSED,   /* ECONNREFUSED: nothing listens there */
-  LOAD_FAIL_TIMEOUT,   /* no connect or handshake within --connect-timeout */
+  LOAD_FAIL_TIMEOUT,   /* no connect, handshake (or set-up) within --connect-timeout */
   LOAD_FAIL_ADDRESS,   /* EADDRNOTAVAIL/EADDRINUSE: out of source ports; use --source-ips */
   LOAD_FAIL_FD_LIMIT,  /* EMFILE/ENFILE/ENOBUFS/ENOMEM creating the socket */
   LOAD_FAIL_RESET,     /* ECONNRESET/EPIPE during connect or handshake */

@@ -201,8 +201,10 @@ static const char *code_meaning(int code, load_order_op op, bool expected) {
     return "limit reached: raise the server's limits.requests_per_s, limits.burst and "
            "limits.max_open_orders";
   case 9001:
+    return "engine capacity exhausted";
   case 9002:
-    return "server busy";
+    return "server busy: the engine's command queue or the io thread's table of pending "
+           "requests was full (the engine fell behind, e.g. descheduled)";
   default:
     return "";
   }
