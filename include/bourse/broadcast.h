@@ -1,0 +1,81 @@
+/*
+ * broadcast.h: the broadcast thread. It mirrors every book from the engine's
+ * level and trade events (feed.h), and once per feed.tick_ms serialises each
+ * public channel that has subscribers once, frames it once (net_shared) and
+ * hands the same bytes to every io thread with subscribers, which sends them
+ * to each subscriber by reference.
+ *
+ * Rings: engine -> broadcast (feed_event), io -> broadcast (interest: a
+ * channel's first subscriber and last unsubscriber on that io thread, and
+ * depth snapshot requests), broadcast -> io (broadcast_msg).
+ *
+ * Depth consistency: a new @depth subscriber (or a lagging one) waits for the
+ * snapshot its io thread requested; the broadcast thread writes it right
+ * after the tick's diff, so the snapshot's u is that diff's u and the next
+ * diff starts at u + 1. Diffs before the snapshot are not sent to it.
+ *
+ * create/start/stop/destroy run on main; the rest on the broadcast thread.
+ */
+#ifndef BOURSE_BROADCAST_H
+#define BOURSE_BROADCAST_H
+
+#include "bourse/feed.h"
+#include "bourse/net.h"
+#include "bourse/ring.h"
+
+#define BROADCAST_MAX_IO 64
+
+/* io -> broadcast */
+typedef struct broadcast_interest {
+  uint32_t market;
+  uint16_t channel; /* feed_channel */
+  uint8_t op;       /* BROADCAST_SUBSCRIBE, _UNSUBSCRIBE, _SNAPSHOT */
+  uint8_t reserved;
+} broadcast_interest;
+
+enum { BROADCAST_SUBSCRIBE = 1, BROADCAST_UNSUBSCRIBE, BROADCAST_SNAPSHOT };
+
+/* broadcast -> io */
+typedef struct broadcast_msg {
+  uint32_t market;
+  uint16_t channel; /* feed_channel */
+  uint8_t snapshot; /* 1: a depth snapshot for the channel's waiting subscribers */
+  uint8_t reserved;
+  net_shared *frame; /* one reference for this io thread */
+} broadcast_msg;
+
+/* An immutable published book for REST depth queries (levels: bids then asks). */
+typedef struct broadcast_book {
+  uint64_t u;
+  uint32_t bids, asks;
+  engine_level levels[];
+} broadcast_book;
+
+typedef struct broadcast broadcast;
+
+/* Creates the feed state and rings for io_count io threads. NULL with a reason in err. */
+broadcast *broadcast_create(const config *cfg, unsigned io_count, char *err, size_t errlen);
+
+/* The ring the engine produces into, and the waiter it notifies. */
+ring *broadcast_engine_ring(broadcast *b);
+ring_waiter *broadcast_waiter(broadcast *b);
+
+/* The rings of io thread io: interest it produces, messages it consumes. */
+ring *broadcast_interest_ring(broadcast *b, unsigned io);
+ring *broadcast_message_ring(broadcast *b, unsigned io);
+
+/* Sets the waiter io thread io sleeps on (notified after messages are pushed). */
+void broadcast_set_io_waiter(broadcast *b, unsigned io, ring_waiter *w);
+
+/*
+ * The latest published book of `market` (up to feed.snapshot_levels per side),
+ * or NULL before the first tick. Any thread; valid for at least one second
+ * after the call (replaced books are freed after a grace period).
+ */
+const broadcast_book *broadcast_book_get(broadcast *b, unsigned market);
+
+int broadcast_start(broadcast *b, int cpu);
+void broadcast_stop(broadcast *b);
+void broadcast_destroy(broadcast *b);
+
+#endif
