@@ -119,6 +119,7 @@ static void reap_retired(broadcast *b, int64_t now) {
 typedef feed_status (*writer_fn)(const feed *f, unsigned market, int64_t ts, char *buf, size_t cap,
                                  size_t *len);
 
+/* Sends what a feed writer produced. Call the writer first: st and len are its results. */
 static void send_written(broadcast *b, uint64_t mask, unsigned market, unsigned channel,
                          bool snapshot, feed_status st, size_t len) {
   if (st == FEED_OK)
@@ -133,43 +134,47 @@ static void publish_market(broadcast *b, unsigned market, uint32_t changed, int6
   size_t len = 0;
   uint64_t mask;
   if ((changed & FEED_CHANGED(FEED_CHANNEL_DEPTH)) &&
-      (mask = *mask_of(b, market, FEED_CHANNEL_DEPTH)))
-    send_written(b, mask, market, FEED_CHANNEL_DEPTH, false,
-                 feed_write_depth(b->feed, market, ts, b->scratch, BROADCAST_SCRATCH, &len), len);
+      (mask = *mask_of(b, market, FEED_CHANNEL_DEPTH))) {
+    feed_status st = feed_write_depth(b->feed, market, ts, b->scratch, BROADCAST_SCRATCH, &len);
+    send_written(b, mask, market, FEED_CHANNEL_DEPTH, false, st, len);
+  }
   if (b->snapshot_wants[market]) { /* right after the diff: its u is the diff's u */
-    send_written(b, b->snapshot_wants[market], market, FEED_CHANNEL_DEPTH, true,
-                 feed_write_snapshot(b->feed, market, ts, b->scratch, BROADCAST_SCRATCH, &len),
-                 len);
+    {
+      feed_status st =
+          feed_write_snapshot(b->feed, market, ts, b->scratch, BROADCAST_SCRATCH, &len);
+      send_written(b, b->snapshot_wants[market], market, FEED_CHANNEL_DEPTH, true, st, len);
+    }
     b->snapshot_wants[market] = 0;
   }
   for (unsigned ch = FEED_CHANNEL_DEPTH5; ch <= FEED_CHANNEL_DEPTH20; ch++)
-    if ((changed & FEED_CHANGED(ch)) && (mask = *mask_of(b, market, ch)))
-      send_written(b, mask, market, ch, false,
-                   feed_write_top(b->feed, market, (feed_channel)ch, ts, b->scratch,
-                                  BROADCAST_SCRATCH, &len),
-                   len);
+    if ((changed & FEED_CHANGED(ch)) && (mask = *mask_of(b, market, ch))) {
+      feed_status st = feed_write_top(b->feed, market, (feed_channel)ch, ts, b->scratch,
+                                      BROADCAST_SCRATCH, &len);
+      send_written(b, mask, market, ch, false, st, len);
+    }
   static const struct {
     feed_channel channel;
     writer_fn write;
   } simple[] = {{FEED_CHANNEL_TRADES, feed_write_trades}, {FEED_CHANNEL_TICKER, feed_write_ticker}};
   for (size_t i = 0; i < sizeof(simple) / sizeof(simple[0]); i++)
     if ((changed & FEED_CHANGED(simple[i].channel)) &&
-        (mask = *mask_of(b, market, simple[i].channel)))
-      send_written(b, mask, market, simple[i].channel, false,
-                   simple[i].write(b->feed, market, ts, b->scratch, BROADCAST_SCRATCH, &len), len);
+        (mask = *mask_of(b, market, simple[i].channel))) {
+      feed_status st = simple[i].write(b->feed, market, ts, b->scratch, BROADCAST_SCRATCH, &len);
+      send_written(b, mask, market, simple[i].channel, false, st, len);
+    }
   for (unsigned k = 0; k < FEED_KLINE_COUNT; k++) {
     unsigned ch = FEED_CHANNEL_KLINE + k;
     if (!(mask = *mask_of(b, market, ch))) continue;
-    if (changed & FEED_CHANGED_KLINE_CLOSED(k))
-      send_written(b, mask, market, ch, false,
-                   feed_write_kline(b->feed, market, (feed_interval)k, true, ts, b->scratch,
-                                    BROADCAST_SCRATCH, &len),
-                   len);
-    if (changed & FEED_CHANGED_KLINE(k))
-      send_written(b, mask, market, ch, false,
-                   feed_write_kline(b->feed, market, (feed_interval)k, false, ts, b->scratch,
-                                    BROADCAST_SCRATCH, &len),
-                   len);
+    if (changed & FEED_CHANGED_KLINE_CLOSED(k)) {
+      feed_status st = feed_write_kline(b->feed, market, (feed_interval)k, true, ts, b->scratch,
+                                        BROADCAST_SCRATCH, &len);
+      send_written(b, mask, market, ch, false, st, len);
+    }
+    if (changed & FEED_CHANGED_KLINE(k)) {
+      feed_status st = feed_write_kline(b->feed, market, (feed_interval)k, false, ts, b->scratch,
+                                        BROADCAST_SCRATCH, &len);
+      send_written(b, mask, market, ch, false, st, len);
+    }
   }
   if ((changed & FEED_CHANGED(FEED_CHANNEL_DEPTH)) || !atomic_load(&b->books[market]))
     publish_book(b, market, ts);
@@ -181,9 +186,10 @@ static void tick(broadcast *b, int64_t now) {
     publish_market(b, m, feed_changed(b->feed, m), now);
   uint64_t mask = *mask_of(b, 0, FEED_CHANNEL_TICKERS);
   size_t len = 0;
-  if (mask && feed_tickers_changed(b->feed))
-    send_written(b, mask, 0, FEED_CHANNEL_TICKERS, false,
-                 feed_write_tickers(b->feed, now, b->scratch, BROADCAST_SCRATCH, &len), len);
+  if (mask && feed_tickers_changed(b->feed)) {
+    feed_status st = feed_write_tickers(b->feed, now, b->scratch, BROADCAST_SCRATCH, &len);
+    send_written(b, mask, 0, FEED_CHANNEL_TICKERS, false, st, len);
+  }
   reap_retired(b, now);
 }
 
@@ -247,9 +253,10 @@ static void publish_bbo(broadcast *b, int64_t now) {
   for (unsigned m = 0; m < b->cfg->market_count; m++) {
     uint64_t mask = *mask_of(b, m, FEED_CHANNEL_BBO);
     size_t len = 0;
-    if (mask && feed_bbo_take(b->feed, m))
-      send_written(b, mask, m, FEED_CHANNEL_BBO, false,
-                   feed_write_bbo(b->feed, m, now, b->scratch, BROADCAST_SCRATCH, &len), len);
+    if (mask && feed_bbo_take(b->feed, m)) {
+      feed_status st = feed_write_bbo(b->feed, m, now, b->scratch, BROADCAST_SCRATCH, &len);
+      send_written(b, mask, m, FEED_CHANNEL_BBO, false, st, len);
+    }
   }
 }
 
