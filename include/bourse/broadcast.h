@@ -51,6 +51,27 @@ typedef struct broadcast_book {
   engine_level levels[];
 } broadcast_book;
 
+/* The latest trades of a market, oldest first (at most BROADCAST_RECENT_TRADES). */
+#define BROADCAST_RECENT_TRADES 1000
+typedef struct broadcast_trades {
+  uint32_t count;
+  feed_trade trades[];
+} broadcast_trades;
+
+/* A market's ticker as last published. */
+typedef struct broadcast_ticker {
+  bool valid; /* the market has traded in the window at least once */
+  feed_ticker_values values;
+} broadcast_ticker;
+
+/* A market's candles of one interval: closed ones oldest first, then the current one. */
+#define BROADCAST_KLINE_HISTORY 500
+typedef struct broadcast_klines {
+  uint32_t count;   /* candles[0..count) */
+  bool has_current; /* candles[count - 1] is the open candle */
+  feed_candle candles[];
+} broadcast_klines;
+
 typedef struct broadcast broadcast;
 
 /* Creates the feed state and rings for io_count io threads. NULL with a reason in err. */
@@ -68,11 +89,16 @@ ring *broadcast_message_ring(broadcast *b, unsigned io);
 void broadcast_set_io_waiter(broadcast *b, unsigned io, ring_waiter *w);
 
 /*
- * The latest published book of `market` (up to feed.snapshot_levels per side),
- * or NULL before the first tick. Any thread; valid for at least one second
- * after the call (replaced books are freed after a grace period).
+ * What the broadcast thread last published for `market`, or NULL before
+ * anything was: the book (up to feed.snapshot_levels per side), the recent
+ * trades, the ticker, the candles of an interval. Any thread, no lock; each
+ * is immutable and valid for at least one second after the call (replaced
+ * ones are freed after a grace period): copy what you need at once.
  */
 const broadcast_book *broadcast_book_get(broadcast *b, unsigned market);
+const broadcast_trades *broadcast_trades_get(broadcast *b, unsigned market);
+const broadcast_ticker *broadcast_ticker_get(broadcast *b, unsigned market);
+const broadcast_klines *broadcast_klines_get(broadcast *b, unsigned market, feed_interval interval);
 
 int broadcast_start(broadcast *b, int cpu);
 void broadcast_stop(broadcast *b);

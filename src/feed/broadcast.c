@@ -25,8 +25,19 @@
 #define BROADCAST_GRACE_MS 1000
 
 struct retired {
-  broadcast_book *book;
+  void *blob;
   int64_t free_after_ms;
+};
+
+/* What is published per market, for REST. */
+enum { PUB_BOOK, PUB_TRADES, PUB_TICKER, PUB_KLINES, PUB_KINDS = PUB_KLINES + FEED_KLINE_COUNT };
+
+/* Per market: history the feed itself does not keep. */
+struct history {
+  feed_trade trades[BROADCAST_RECENT_TRADES]; /* ring */
+  uint32_t trade_head, trade_count;
+  feed_candle closed[FEED_KLINE_COUNT][BROADCAST_KLINE_HISTORY]; /* rings */
+  uint32_t closed_head[FEED_KLINE_COUNT], closed_count[FEED_KLINE_COUNT];
 };
 
 struct broadcast {
@@ -39,9 +50,10 @@ struct broadcast {
   ring messages[BROADCAST_MAX_IO];
   ring_waiter *io_waiters[BROADCAST_MAX_IO];
   uint64_t io_pending;
-  uint64_t *masks;          /* per (market, channel): io threads with subscribers */
-  uint64_t *snapshot_wants; /* per market: io threads waiting for a depth snapshot */
-  _Atomic(broadcast_book *) *books;
+  uint64_t *masks;            /* per (market, channel): io threads with subscribers */
+  uint64_t *snapshot_wants;   /* per market: io threads waiting for a depth snapshot */
+  _Atomic(void *) *published; /* per (market, PUB_*) */
+  struct history *history;    /* per market */
   struct retired retired[BROADCAST_RETIRED];
   uint32_t retired_head, retired_count;
   char *scratch;
@@ -86,6 +98,26 @@ static void send_frame(broadcast *b, uint64_t mask, unsigned market, unsigned ch
   }
 }
 
+/* Swaps in a new immutable blob; the old one is freed after the grace period. */
+static void publish(broadcast *b, unsigned market, unsigned kind, void *blob, int64_t now) {
+  void *old = atomic_exchange_explicit(&b->published[(size_t)market * PUB_KINDS + kind], blob,
+                                       memory_order_acq_rel);
+  if (!old) return;
+  if (b->retired_count == BROADCAST_RETIRED) {
+    struct retired *oldest = &b->retired[b->retired_head];
+    free(oldest->blob); /* 4096 blobs retired within one second: the oldest is long unread */
+    b->retired_head = (b->retired_head + 1) % BROADCAST_RETIRED;
+    b->retired_count--;
+  }
+  uint32_t slot = (b->retired_head + b->retired_count++) % BROADCAST_RETIRED;
+  b->retired[slot] = (struct retired){old, now + BROADCAST_GRACE_MS};
+}
+
+static void *published(broadcast *b, unsigned market, unsigned kind) {
+  return atomic_load_explicit(&b->published[(size_t)market * PUB_KINDS + kind],
+                              memory_order_acquire);
+}
+
 static void publish_book(broadcast *b, unsigned market, int64_t now) {
   const feed_market *fm = feed_market_at(b->feed, market);
   unsigned cap = b->cfg->feed_snapshot_levels;
@@ -95,22 +127,61 @@ static void publish_book(broadcast *b, unsigned market, int64_t now) {
   book->bids = (uint32_t)feed_book_depth(&fm->book, ENGINE_SIDE_BUY, book->levels, cap);
   book->asks =
       (uint32_t)feed_book_depth(&fm->book, ENGINE_SIDE_SELL, book->levels + book->bids, cap);
-  broadcast_book *old = atomic_exchange_explicit(&b->books[market], book, memory_order_acq_rel);
-  if (!old) return;
-  /* Readers may hold `old` for a moment: free it after the grace period. */
-  if (b->retired_count == BROADCAST_RETIRED) {
-    struct retired *oldest = &b->retired[b->retired_head];
-    free(oldest->book); /* 4096 books retired within one second: the oldest is long unread */
-    b->retired_head = (b->retired_head + 1) % BROADCAST_RETIRED;
-    b->retired_count--;
+  publish(b, market, PUB_BOOK, book, now);
+}
+
+static void publish_trades(broadcast *b, unsigned market, int64_t now) {
+  const feed_market *fm = feed_market_at(b->feed, market);
+  struct history *h = &b->history[market];
+  for (uint32_t i = 0; i < fm->published_trade_count; i++) {
+    h->trades[(h->trade_head + h->trade_count) % BROADCAST_RECENT_TRADES] = fm->published_trades[i];
+    if (h->trade_count < BROADCAST_RECENT_TRADES)
+      h->trade_count++;
+    else
+      h->trade_head = (h->trade_head + 1) % BROADCAST_RECENT_TRADES;
   }
-  uint32_t slot = (b->retired_head + b->retired_count++) % BROADCAST_RETIRED;
-  b->retired[slot] = (struct retired){old, now + BROADCAST_GRACE_MS};
+  broadcast_trades *t = malloc(sizeof(*t) + h->trade_count * sizeof(feed_trade));
+  if (!t) return;
+  t->count = h->trade_count;
+  for (uint32_t i = 0; i < h->trade_count; i++)
+    t->trades[i] = h->trades[(h->trade_head + i) % BROADCAST_RECENT_TRADES];
+  publish(b, market, PUB_TRADES, t, now);
+}
+
+static void publish_ticker(broadcast *b, unsigned market, int64_t now) {
+  const feed_market *fm = feed_market_at(b->feed, market);
+  broadcast_ticker *t = malloc(sizeof(*t));
+  if (!t) return;
+  t->valid = true; /* the feed publishes values (zeros before any trade) every end of period */
+  t->values = fm->ticker_values;
+  publish(b, market, PUB_TICKER, t, now);
+}
+
+static void publish_klines(broadcast *b, unsigned market, unsigned k, bool closed, int64_t now) {
+  const feed_kline *kl = &feed_market_at(b->feed, market)->klines[k];
+  struct history *h = &b->history[market];
+  if (closed) {
+    h->closed[k][(h->closed_head[k] + h->closed_count[k]) % BROADCAST_KLINE_HISTORY] =
+        kl->published_closed;
+    if (h->closed_count[k] < BROADCAST_KLINE_HISTORY)
+      h->closed_count[k]++;
+    else
+      h->closed_head[k] = (h->closed_head[k] + 1) % BROADCAST_KLINE_HISTORY;
+  }
+  uint32_t n = h->closed_count[k];
+  broadcast_klines *out = malloc(sizeof(*out) + (n + 1) * sizeof(feed_candle));
+  if (!out) return;
+  for (uint32_t i = 0; i < n; i++)
+    out->candles[i] = h->closed[k][(h->closed_head[k] + i) % BROADCAST_KLINE_HISTORY];
+  out->has_current = kl->published_active;
+  if (out->has_current) out->candles[n++] = kl->published;
+  out->count = n;
+  publish(b, market, PUB_KLINES + k, out, now);
 }
 
 static void reap_retired(broadcast *b, int64_t now) {
   while (b->retired_count && b->retired[b->retired_head].free_after_ms <= now) {
-    free(b->retired[b->retired_head].book);
+    free(b->retired[b->retired_head].blob);
     b->retired_head = (b->retired_head + 1) % BROADCAST_RETIRED;
     b->retired_count--;
   }
@@ -176,8 +247,16 @@ static void publish_market(broadcast *b, unsigned market, uint32_t changed, int6
       send_written(b, mask, market, ch, false, st, len);
     }
   }
-  if ((changed & FEED_CHANGED(FEED_CHANNEL_DEPTH)) || !atomic_load(&b->books[market]))
+  if ((changed & FEED_CHANGED(FEED_CHANNEL_DEPTH)) || !published(b, market, PUB_BOOK))
     publish_book(b, market, ts);
+  if ((changed & FEED_CHANGED(FEED_CHANNEL_TRADES)) || !published(b, market, PUB_TRADES))
+    publish_trades(b, market, ts);
+  if ((changed & FEED_CHANGED(FEED_CHANNEL_TICKER)) || !published(b, market, PUB_TICKER))
+    publish_ticker(b, market, ts);
+  for (unsigned k = 0; k < FEED_KLINE_COUNT; k++)
+    if ((changed & (FEED_CHANGED_KLINE(k) | FEED_CHANGED_KLINE_CLOSED(k))) ||
+        !published(b, market, PUB_KLINES + k))
+      publish_klines(b, market, k, (changed & FEED_CHANGED_KLINE_CLOSED(k)) != 0, ts);
 }
 
 static void tick(broadcast *b, int64_t now) {
@@ -312,9 +391,10 @@ broadcast *broadcast_create(const config *cfg, unsigned io_count, char *err, siz
   b->feed = feed_create(cfg, &limits, err, errlen);
   b->masks = calloc((size_t)cfg->market_count * FEED_CHANNEL_COUNT + 1, sizeof(uint64_t));
   b->snapshot_wants = calloc(cfg->market_count + 1, sizeof(uint64_t));
-  b->books = calloc(cfg->market_count + 1, sizeof(*b->books));
+  b->published = calloc((size_t)(cfg->market_count + 1) * PUB_KINDS, sizeof(*b->published));
+  b->history = calloc(cfg->market_count + 1, sizeof(struct history));
   b->scratch = malloc(BROADCAST_SCRATCH);
-  bool ok = b->feed && b->masks && b->snapshot_wants && b->books && b->scratch &&
+  bool ok = b->feed && b->masks && b->snapshot_wants && b->published && b->history && b->scratch &&
             ring_init(&b->from_engine, 65536, sizeof(feed_event)) == 0;
   for (unsigned i = 0; ok && i < io_count; i++)
     ok = ring_init(&b->interest[i], 4096, sizeof(broadcast_interest)) == 0 &&
@@ -349,8 +429,21 @@ void broadcast_set_io_waiter(broadcast *b, unsigned io, ring_waiter *w) {
 }
 
 const broadcast_book *broadcast_book_get(broadcast *b, unsigned market) {
-  if (market >= b->cfg->market_count) return NULL;
-  return atomic_load_explicit(&b->books[market], memory_order_acquire);
+  return market < b->cfg->market_count ? published(b, market, PUB_BOOK) : NULL;
+}
+
+const broadcast_trades *broadcast_trades_get(broadcast *b, unsigned market) {
+  return market < b->cfg->market_count ? published(b, market, PUB_TRADES) : NULL;
+}
+
+const broadcast_ticker *broadcast_ticker_get(broadcast *b, unsigned market) {
+  return market < b->cfg->market_count ? published(b, market, PUB_TICKER) : NULL;
+}
+
+const broadcast_klines *broadcast_klines_get(broadcast *b, unsigned market,
+                                             feed_interval interval) {
+  if (market >= b->cfg->market_count || (unsigned)interval >= FEED_KLINE_COUNT) return NULL;
+  return published(b, market, PUB_KLINES + (unsigned)interval);
 }
 
 int broadcast_start(broadcast *b, int cpu) {
@@ -379,12 +472,14 @@ void broadcast_destroy(broadcast *b) {
   }
   ring_destroy(&b->from_engine);
   while (b->retired_count) {
-    free(b->retired[b->retired_head].book);
+    free(b->retired[b->retired_head].blob);
     b->retired_head = (b->retired_head + 1) % BROADCAST_RETIRED;
     b->retired_count--;
   }
-  for (unsigned m = 0; b->books && m < b->cfg->market_count; m++) free(atomic_load(&b->books[m]));
-  free(b->books);
+  for (size_t i = 0; b->published && i < (size_t)b->cfg->market_count * PUB_KINDS; i++)
+    free(atomic_load(&b->published[i]));
+  free(b->published);
+  free(b->history);
   free(b->masks);
   free(b->snapshot_wants);
   free(b->scratch);
