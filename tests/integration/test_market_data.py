@@ -26,6 +26,7 @@ Seed: BOURSE_TEST_SEED (printed). Stdlib only.
 import json
 import os
 import random
+import select
 import socket
 import sys
 import time
@@ -35,7 +36,7 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bourse_harness as h  # noqa: E402
 from bourse_harness import OP_CLOSE, OP_PING, OP_PONG, check, check_eq, fail  # noqa: E402
-from test_protocol import BASE_ENV, QUIET, SLOW, T, Session, admin_ok, deposit, user  # noqa: E402
+from test_protocol import BASE_ENV, QUIET, SLOW, T, Session, admin_ok, deposit, token, user  # noqa: E402
 
 SEED = int(os.environ.get("BOURSE_TEST_SEED", str(int(time.time()) % 100000)))
 print(f"seed {SEED} (BOURSE_TEST_SEED={SEED} to replay)", flush=True)
@@ -129,7 +130,8 @@ class DepthClient:
     Every diff must chain (U == previous u + 1). A snapshot is allowed first, and later
     only when resync=True (a slow consumer's resync after it lagged)."""
 
-    def __init__(self, srv, market, name, extra=(), via_stream=False, rcvbuf=None, resync=False):
+    def __init__(self, srv, market, name, extra=(), via_stream=False, rcvbuf=None, resync=False,
+                 uid=None):
         self.market = market
         self.name = name
         self.resync = resync
@@ -145,6 +147,9 @@ class DepthClient:
         self.counts = {}
         self.closed = None  # (code, reason) or "EOF"
         self.replies = []
+        if uid is not None:
+            self.ws.send_json({"op": "auth", "id": 0, "token": token(uid)})
+            channels.append("@account")
         if not via_stream:
             self.ws.send_json({"op": "subscribe", "id": 1, "args": channels})
 
@@ -152,7 +157,10 @@ class DepthClient:
         if not isinstance(msg, dict):
             fail(f"{self.name}: a message that is not an object: {msg!r}")
         if "event" not in msg:
-            check(msg.get("result") is True, f"{self.name}: subscribe reply: {msg}")
+            if msg.get("id") == 0:
+                check(isinstance(msg.get("result"), dict), f"{self.name}: auth reply: {msg}")
+            else:
+                check(msg.get("result") is True, f"{self.name}: subscribe reply: {msg}")
             self.replies.append(msg)
             return
         ev, data = msg["event"], msg.get("data")
@@ -189,6 +197,9 @@ class DepthClient:
         """Reads every message that arrives within timeout (0: only what is buffered)."""
         deadline = time.monotonic() + timeout
         n = 0
+        if timeout == 0 and not self.ws.reader.buf and self.closed is None:
+            if not select.select([self.ws.sock], [], [], 0)[0]:
+                return 0
         while self.closed is None:
             left = max(0.0, deadline - time.monotonic())
             try:
@@ -197,7 +208,7 @@ class DepthClient:
                 self.closed = "EOF"
                 break
             if frame is None:
-                if time.monotonic() >= deadline:
+                if time.monotonic() >= deadline or timeout == 0:
                     break
                 continue
             if frame.opcode in (OP_PING, OP_PONG):
@@ -331,11 +342,22 @@ class Flow:
                 on_step()
 
 
+def settle_all(clients, quiet=None):
+    """Reads every client until none got anything for `quiet` seconds."""
+    quiet = quiet if quiet is not None else max(QUIET, 6 * TICK_S)
+    last = time.monotonic()
+    while time.monotonic() - last < quiet:
+        socks = [c.ws.sock for c in clients if c.closed is None]
+        if socks:
+            select.select(socks, [], [], 0.02)
+        if sum(c.pump(0) for c in clients):
+            last = time.monotonic()
+
+
 def check_quiescent(srv, clients, flow, market):
     """Every client's book == REST depth (u too) == the book summed from open orders."""
     wait_ticks()
-    for c in clients:
-        c.settle()
+    settle_all(clients)
     u, rest = rest_depth(srv, market)
     check(not rest.crossed(), f"REST depth of {market} is crossed: {rest.as_lists(3)}")
     model = orders_book(flow.users, market)
@@ -364,8 +386,7 @@ def test_book_keeping_proof(srv):
                                                      f"{m}@depth20", f"{m}@bbo"])
            for m in flow.markets}
     clients += list(top.values())
-    for c in clients:
-        c.settle(0.3)
+    settle_all(clients)
     seconds = 6.0 if SLOW else 4.0
     joins = sorted(rng.uniform(0.3, seconds - 0.3) for _ in range(6))
     t0 = time.monotonic()
@@ -510,11 +531,11 @@ def rss_kib(srv):
     return 0
 
 
-def stuff_trades(srv, market, size):
-    """Publishes a big message on <market>@trades through the fan-out path (fills the
-    queues of whoever subscribes it)."""
+def stuff(srv, uid, size):
+    """Publishes a big message on <uid>@account through the fan-out path (fills the
+    send queue of that user's subscribed sessions: the slow consumer)."""
     return admin_ok(srv, "POST", "/v1/publish",
-                    {"channel": f"{market}@trades", "data": {"pad": "x" * size}})
+                    {"channel": f"{uid}@account", "data": {"pad": "x" * size}})
 
 
 def max_gap(times, start, end):
@@ -529,17 +550,22 @@ def test_slow_consumer_resynced(srv):
     rss0 = rss_kib(srv)
     normal = DepthClient(srv, M, "normal")
     normal.settle(0.3)
-    slow = DepthClient(srv, M, "slow", extra=[f"{M}@trades", f"{M}@depth20"], via_stream=True,
-                       rcvbuf=4096, resync=True)
-    time.sleep(0.3)
+    slow = DepthClient(srv, M, "slow", extra=[f"{M}@trades", f"{M}@depth20"], rcvbuf=4096,
+                       resync=True, uid=7999)
+    slow.settle(0.3)  # its replies and snapshot; from here it does not read
     t0 = time.monotonic()
     rss_max = [rss0]
 
     def side():
-        if flow.ops % 40 == 0:
-            stuff_trades(srv, M, 30000)
+        if flow.ops % 200 == 0:
+            stuff(srv, 7999, 30000)
             rss_max[0] = max(rss_max[0], rss_kib(srv))
 
+    # Past what the kernel buffers hold (tcp_wmem autotunes the server's send buffer up
+    # to 4 MiB): 8 MiB up front, so the slow one's queue in the server stays far above
+    # lag_bytes while the flow runs.
+    for _ in range(80):
+        stuff(srv, 7999, 100000)
     flow.run(4.0 if SLOW else 3.0, pump=[normal], on_step=side)
     t1 = time.monotonic()
     gap = max_gap(normal.arrivals, t0, t1)
@@ -550,17 +576,30 @@ def test_slow_consumer_resynced(srv):
     check(rss_max[0] - rss0 < 200 * 1024, f"server RSS grew from {rss0} to {rss_max[0]} KiB")
     # Now the slow one reads everything it was sent; the flow is over.
     check(srv.alive(), "server alive")
+    slow.ws.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
     deadline = time.monotonic() + (20 if SLOW else 10)
-    while time.monotonic() < deadline:
-        if not slow.pump(0.5) and len(slow.snapshots) >= 2:
+    while time.monotonic() < deadline:  # read everything queued, then 1 s of silence
+        if not slow.pump(1.0):
             break
-    print(f"   slow: {slow.diffs} diffs, snapshots at u {[u for _, u in slow.snapshots]}, "
-          f"{slow.counts}", flush=True)
+    lagged_u = slow.u
+    snaps_quiet = len(slow.snapshots)
+    print(f"   slow after draining: {slow.diffs} diffs, snapshots at u "
+          f"{[u for _, u in slow.snapshots]}, chain at u {slow.u}, {slow.counts}", flush=True)
     check(slow.closed is None, f"slow subscriber closed ({slow.closed}) with a 64 MiB queue limit")
-    check(len(slow.snapshots) >= 2,
-          f"the slow subscriber fell behind (lag_bytes 8192) but got no fresh snapshot after "
-          f"it drained: snapshots {slow.snapshots}, {slow.diffs} diffs, last u {slow.u}")
+    rest_u, _ = rest_depth(srv, M)
+    check(slow.u != rest_u or snaps_quiet >= 2,
+          "the slow subscriber never fell behind: the test did not create the condition")
+    # A little more flow: the resync must happen now at the latest, and the chain go on.
+    flow.run(0.3, pump=[normal, slow])
     check_quiescent(srv, [normal, slow], flow, M)
+    check(len(slow.snapshots) >= 2,
+          f"the slow subscriber fell behind (lag_bytes 8192) but got no fresh snapshot: "
+          f"snapshots {slow.snapshots}, {slow.diffs} diffs, last u {slow.u}")
+    check(snaps_quiet >= 2,
+          f"the slow subscriber drained its queue after the flow stopped (chain at u "
+          f"{lagged_u}, the book at u {rest_u}) but got no fresh snapshot within 1 s; it came "
+          "only once new order flow produced a diff, so a lagged client of a quiet market "
+          "keeps a stale book")
     rss1 = rss_kib(srv)
     check(rss1 - rss0 < 200 * 1024, f"server RSS grew from {rss0} to {rss1} KiB")
 
@@ -571,16 +610,19 @@ def test_slow_consumer_closed(srv):
     flow = Flow(srv, [7101, 7102], rng, markets=(M,), spread=100)
     normal = DepthClient(srv, M, "normal", extra=[f"{M}@trades"])
     normal.settle(0.3)
-    slow = DepthClient(srv, M, "slow", extra=[f"{M}@trades"], via_stream=True, rcvbuf=4096,
-                       resync=True)
-    time.sleep(0.3)
+    slow = DepthClient(srv, M, "slow", extra=[f"{M}@trades"], rcvbuf=4096, resync=True, uid=7998)
+    slow.settle(0.3)
     t0 = time.monotonic()
 
     def side():
         if flow.ops % 20 == 0:
-            stuff_trades(srv, M, 20000)
+            stuff(srv, 7998, 20000)
 
     flow.run(2.0, pump=[normal], on_step=side)
+    # Keep the pressure on until the server drops the session (delivered: 0), at most 5 s.
+    deadline = time.monotonic() + 5
+    while stuff(srv, 7998, 20000) != {"delivered": 0} and time.monotonic() < deadline:
+        flow.run(0.05, pump=[normal])
     gap = max_gap(normal.arrivals, t0, time.monotonic())
     check(gap < 1.0, f"the normal subscriber waited {gap:.2f} s for a depth message")
     check(normal.closed is None, f"the normal subscriber was closed: {normal.closed}")
@@ -589,7 +631,10 @@ def test_slow_consumer_closed(srv):
     deadline = time.monotonic() + 10
     while slow.closed is None and time.monotonic() < deadline:
         slow.pump(0.5)
-    check(slow.closed is not None, "the slow subscriber is still open past net.max_send_queue")
+    print(f"   slow: {slow.counts}, closed {slow.closed}", flush=True)
+    check(slow.closed is not None, "the slow subscriber is still open past net.max_send_queue "
+          f"(65536 bytes); it received {slow.counts}; server log: "
+          f"{srv.wait_log('send queue over', 0.1)}")
     if slow.closed != "EOF":
         check_eq(slow.closed[0], 1008, f"close code for the slow subscriber ({slow.closed})")
     check_quiescent(srv, [normal], flow, M)
