@@ -277,9 +277,6 @@ class Flow:
         self.ops = 0
         self.errors = {}
 
-    def fmt(self, ticks, unit):
-        return str((Decimal(ticks) * unit).normalize()) if ticks else "0"
-
     def price(self, market, side, cross):
         mid, tick, _, _, _ = FLOW_MARKETS[market]
         off = self.rng.randint(1, self.spread)
@@ -317,9 +314,8 @@ class Flow:
             if rng.random() < 0.5:
                 args["qty"] = self.qty(m)
             else:
-                side = "buy"  # price moves stay on the order's side of the mid or cross a bit
-                args["price"] = self.price(m, side, False) if rng.random() < 0.5 else \
-                    self.price(m, "sell", False)
+                # a new price on either side of the mid: a sell moved below it crosses
+                args["price"] = self.price(m, rng.choice(("buy", "sell")), False)
             reply = s.request("order.amend", args=args)
             res = reply.get("result")
             if isinstance(res, dict) and res.get("status") not in ("new", "partially_filled"):
