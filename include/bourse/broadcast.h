@@ -29,11 +29,12 @@
 typedef struct broadcast_interest {
   uint32_t market;
   uint16_t channel; /* feed_channel */
-  uint8_t op;       /* BROADCAST_SUBSCRIBE, _UNSUBSCRIBE, _SNAPSHOT */
+  uint8_t op;       /* BROADCAST_SUBSCRIBE, _UNSUBSCRIBE, _SNAPSHOT, _PUBLISH */
   uint8_t reserved;
+  net_shared *frame; /* _PUBLISH: a framed message for the channel's subscribers (one ref) */
 } broadcast_interest;
 
-enum { BROADCAST_SUBSCRIBE = 1, BROADCAST_UNSUBSCRIBE, BROADCAST_SNAPSHOT };
+enum { BROADCAST_SUBSCRIBE = 1, BROADCAST_UNSUBSCRIBE, BROADCAST_SNAPSHOT, BROADCAST_PUBLISH };
 
 /* broadcast -> io */
 typedef struct broadcast_msg {

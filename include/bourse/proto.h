@@ -21,7 +21,8 @@
 typedef struct proto_shared {
   const config *cfg;
   engine_host *engine;
-  struct broadcast *broadcast; /* market data */
+  struct broadcast *broadcast;                /* market data */
+  _Atomic(struct proto_thread *) threads[64]; /* each io thread's state, set by its init hook */
   auth_apikey_store *keys;
   auth_jwt_config jwt;
 } proto_shared;

@@ -294,7 +294,10 @@ static void apply_event(broadcast *b, const feed_event *ev) {
 }
 
 static void apply_interest(broadcast *b, unsigned io, const broadcast_interest *in) {
-  if (in->market >= b->cfg->market_count || in->channel >= FEED_CHANNEL_COUNT) return;
+  if (in->market >= b->cfg->market_count || in->channel >= FEED_CHANNEL_COUNT) {
+    if (in->op == BROADCAST_PUBLISH) net_shared_release(in->frame);
+    return;
+  }
   uint64_t *mask = mask_of(b, in->market, in->channel);
   switch (in->op) {
   case BROADCAST_SUBSCRIBE:
@@ -306,6 +309,22 @@ static void apply_interest(broadcast *b, unsigned io, const broadcast_interest *
   case BROADCAST_SNAPSHOT:
     b->snapshot_wants[in->market] |= 1ull << io;
     break;
+  case BROADCAST_PUBLISH: { /* POST /v1/publish to a public channel: the same fan-out path */
+    uint64_t targets = *mask;
+    unsigned count = (unsigned)__builtin_popcountll(targets);
+    if (count == 0) {
+      net_shared_release(in->frame);
+      break;
+    }
+    if (count > 1) net_shared_ref(in->frame, count - 1);
+    broadcast_msg m = {.market = in->market, .channel = in->channel, .frame = in->frame};
+    while (targets) {
+      unsigned target = (unsigned)__builtin_ctzll(targets);
+      targets &= targets - 1;
+      push(b, target, &m);
+    }
+    break;
+  }
   default:
     break;
   }

@@ -32,19 +32,45 @@ struct proto_market_sub {
 
 #define NONE UINT32_MAX
 
+/* A lagging subscription, rechecked every poll: it must resync even on a quiet market. */
+struct proto_lagging {
+  uint32_t entry;
+  uint64_t conn;
+};
+
 static uint32_t channel_index(unsigned market, unsigned channel) {
   return market * FEED_CHANNEL_COUNT + channel;
 }
 
-static void tell_broadcast(proto_thread *pt, uint32_t index, uint8_t op) {
+static void tell_broadcast_frame(proto_thread *pt, uint32_t index, uint8_t op, net_shared *frame) {
   broadcast_interest in = {.market = index / FEED_CHANNEL_COUNT,
                            .channel = (uint16_t)(index % FEED_CHANNEL_COUNT),
-                           .op = op};
+                           .op = op,
+                           .frame = frame};
   ring *r = pt->to_broadcast;
   while (ring_reserve(r, 1) == 0) sched_yield(); /* interest must not be lost; rare */
   memcpy(ring_write_slot(r, 0), &in, sizeof(in));
   ring_commit(r, 1);
   ring_waiter_notify(pt->broadcast_waiter);
+}
+
+static void tell_broadcast(proto_thread *pt, uint32_t index, uint8_t op) {
+  tell_broadcast_frame(pt, index, op, NULL);
+}
+
+void proto_market_publish(proto_thread *pt, unsigned market, unsigned channel, net_shared *frame) {
+  tell_broadcast_frame(pt, channel_index(market, channel), BROADCAST_PUBLISH, frame);
+}
+
+uint64_t proto_market_subscribers(const proto_shared *s, unsigned market, unsigned channel) {
+  uint64_t total = 0;
+  for (unsigned io = 0; io < 64; io++) {
+    const proto_thread *t = atomic_load_explicit(&s->threads[io], memory_order_acquire);
+    if (t && t->channel_counts)
+      total += atomic_load_explicit(&t->channel_counts[channel_index(market, channel)],
+                                    memory_order_relaxed);
+  }
+  return total;
 }
 
 static uint32_t entry_alloc(proto_thread *pt) {
@@ -85,7 +111,9 @@ int proto_market_subscribe(proto_thread *pt, net_conn *c, unsigned market, unsig
   pt->channel_heads[index] = e;
   s->next_of_conn = pc->market_subs;
   pc->market_subs = e;
-  if (pt->channel_counts[index]++ == 0) tell_broadcast(pt, index, BROADCAST_SUBSCRIBE);
+  uint32_t before = atomic_load_explicit(&pt->channel_counts[index], memory_order_relaxed);
+  atomic_store_explicit(&pt->channel_counts[index], before + 1, memory_order_relaxed);
+  if (before == 0) tell_broadcast(pt, index, BROADCAST_SUBSCRIBE);
   if (channel == FEED_CHANNEL_DEPTH) tell_broadcast(pt, index, BROADCAST_SNAPSHOT);
   return 1;
 }
@@ -97,7 +125,9 @@ static void unlink_entry(proto_thread *pt, uint32_t e) {
   else
     pt->channel_heads[s->channel] = s->next_in_channel;
   if (s->next_in_channel != NONE) pt->subs[s->next_in_channel].prev_in_channel = s->prev_in_channel;
-  if (--pt->channel_counts[s->channel] == 0) tell_broadcast(pt, s->channel, BROADCAST_UNSUBSCRIBE);
+  uint32_t left = atomic_load_explicit(&pt->channel_counts[s->channel], memory_order_relaxed) - 1;
+  atomic_store_explicit(&pt->channel_counts[s->channel], left, memory_order_relaxed);
+  if (left == 0) tell_broadcast(pt, s->channel, BROADCAST_UNSUBSCRIBE);
 }
 
 bool proto_market_unsubscribe(proto_thread *pt, net_conn *c, unsigned market, unsigned channel) {
@@ -159,6 +189,14 @@ static void deliver(proto_thread *pt, const broadcast_msg *m) {
       }
       if (queued > lag) {
         s->state = SUB_LAGGING; /* stop queueing diffs it cannot keep up with */
+        if (pt->lagging_count == pt->lagging_capacity) {
+          uint32_t grown = pt->lagging_capacity ? pt->lagging_capacity * 2 : 64;
+          struct proto_lagging *l = realloc(pt->lagging, grown * sizeof(*l));
+          if (!l) continue; /* rechecked at its next diff instead */
+          pt->lagging = l;
+          pt->lagging_capacity = grown;
+        }
+        pt->lagging[pt->lagging_count++] = (struct proto_lagging){e, s->conn};
         continue;
       }
     }
@@ -168,8 +206,29 @@ static void deliver(proto_thread *pt, const broadcast_msg *m) {
   net_shared_release(m->frame); /* this thread's reference */
 }
 
+/* Lagging subscribers that have drained ask for a fresh snapshot. */
+static void recheck_lagging(proto_thread *pt) {
+  size_t half = pt->cfg->feed_lag_bytes / 2;
+  for (uint32_t i = 0; i < pt->lagging_count;) {
+    struct proto_lagging l = pt->lagging[i];
+    proto_market_sub *s = &pt->subs[l.entry];
+    net_conn *c =
+        s->conn == l.conn && s->state == SUB_LAGGING ? net_thread_conn(pt->net, l.conn) : NULL;
+    if (c && net_conn_queued(c) > half) {
+      i++;
+      continue;
+    }
+    if (c) {
+      s->state = SUB_AWAITING;
+      tell_broadcast(pt, s->channel, BROADCAST_SNAPSHOT);
+    }
+    pt->lagging[i] = pt->lagging[--pt->lagging_count];
+  }
+}
+
 unsigned proto_market_poll(proto_thread *pt) {
   unsigned total = 0;
+  if (pt->lagging_count) recheck_lagging(pt);
   uint32_t n;
   while ((n = ring_peek(pt->from_broadcast, 256)) > 0) {
     for (uint32_t i = 0; i < n; i++) deliver(pt, ring_read_slot(pt->from_broadcast, i));
@@ -182,7 +241,7 @@ unsigned proto_market_poll(proto_thread *pt) {
 int proto_market_init(proto_thread *pt) {
   size_t channels = (size_t)pt->cfg->market_count * FEED_CHANNEL_COUNT + 1;
   pt->channel_heads = malloc(channels * sizeof(uint32_t));
-  pt->channel_counts = calloc(channels, sizeof(uint32_t));
+  pt->channel_counts = calloc(channels, sizeof(*pt->channel_counts));
   if (!pt->channel_heads || !pt->channel_counts) return -1;
   for (size_t i = 0; i < channels; i++) pt->channel_heads[i] = NONE;
   pt->sub_free = NONE;
@@ -190,6 +249,7 @@ int proto_market_init(proto_thread *pt) {
 }
 
 void proto_market_free(proto_thread *pt) {
+  free(pt->lagging);
   free(pt->subs);
   free(pt->channel_heads);
   free(pt->channel_counts);

@@ -126,8 +126,11 @@ typedef struct proto_thread {
   ring_waiter *broadcast_waiter;
   struct proto_market_sub *subs;
   uint32_t sub_capacity, sub_free;
-  uint32_t *channel_heads;  /* per channel index: first entry, UINT32_MAX = none */
-  uint32_t *channel_counts; /* per channel index: subscribers on this thread */
+  struct proto_lagging *lagging; /* depth subscribers skipping diffs until they drain */
+  uint32_t lagging_count, lagging_capacity;
+  uint32_t *channel_heads;          /* per channel index: first entry, UINT32_MAX = none */
+  _Atomic uint32_t *channel_counts; /* per channel index: subscribers on this thread (read by
+                                       the admin thread to count a publication's deliveries) */
 } proto_thread;
 
 #define PROTO_QUERY_BYTES  (4u << 20)
@@ -167,6 +170,10 @@ bool proto_market_unsubscribe(proto_thread *pt, net_conn *c, unsigned market, un
 void proto_market_close(proto_thread *pt, net_conn *c);
 void proto_market_list(proto_thread *pt, const proto_conn *pc, json_writer *w);
 unsigned proto_market_poll(proto_thread *pt);
+/* Hands a framed publication for a public channel to the broadcast thread (takes its ref). */
+void proto_market_publish(proto_thread *pt, unsigned market, unsigned channel, net_shared *frame);
+/* Subscribers of a public channel over every io thread (a snapshot). */
+uint64_t proto_market_subscribers(const proto_shared *s, unsigned market, unsigned channel);
 
 /* session.c */
 unsigned proto_publication_deliver(proto_thread *pt, const proto_publication *pub);

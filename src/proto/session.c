@@ -665,6 +665,7 @@ static void *thread_init(void *arg, net_thread *net, unsigned io) {
     log_error("io-%u: cannot set up the dialect state (out of memory or API-key store)", io);
     abort(); /* at start-up only: nothing is running yet that could be lost */
   }
+  atomic_store_explicit(&s->threads[io], pt, memory_order_release); /* read by market.c */
   for (uint32_t i = 0; i < pt->pending_capacity; i++)
     pt->pending[i].next_free = i + 1 < pt->pending_capacity ? i + 1 : UINT32_MAX;
   pt->free_pending = 0;
