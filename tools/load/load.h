@@ -520,6 +520,7 @@ typedef struct load_publisher {
   load_shared *shared;
   thread_handle handle;
   bool started;
+  uint64_t late_k; /* the last publication counted as waiting for the pipeline */
   load_publish_stats stats;
 } load_publisher;
 

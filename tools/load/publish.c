@@ -200,7 +200,8 @@ static uint64_t publish_due(load_publisher *p, publisher_io *io, uint64_t *k, ui
     if (due > now) return due;
     if (io->tail - io->head >= p->opt->subscribe.publish_pipeline ||
         io->tail - io->head >= PUBLISH_RING) {
-      st->late++; /* waits for a response; its stamp keeps the intended time */
+      if (*k + 1 != p->late_k) st->late++; /* its stamp keeps the intended time */
+      p->late_k = *k + 1;
       return now;
     }
     if (!compose(p, io, *k + 1, due)) return now; /* send buffer full: flush first */
