@@ -123,7 +123,9 @@ const char *feed_status_text(feed_status status);
  * list: O(log n) expected insert and remove whatever prices arrive (heights
  * are random, so no choice of prices unbalances it), a search starting from
  * the best level costs O(log distance from the best), which is where order
- * flow concentrates, and walking the top N levels is a linked-list walk.
+ * flow concentrates, and walking the top N levels is a linked-list walk. A
+ * hash index (book, side, price) -> node, shared by the pool's books, finds
+ * an existing level in O(1), so only a new level searches the list.
  * bench/feed_bench.c measures it against a sorted array.
  *
  * Conflation: a level changed in the current period is marked dirty once
@@ -143,15 +145,17 @@ typedef struct feed_node feed_node; /* private to feed_book.c */
 typedef struct feed_book_pool {
   feed_node *nodes; /* [0] unused: index 0 means none */
   uint32_t capacity;
-  uint32_t fresh;     /* next never-used node */
-  uint32_t free_list; /* recycled nodes, linked through next[0] */
-  uint32_t live;      /* levels with qty > 0, over every book */
-  uint32_t max_live;  /* limits.max_levels */
-  uint32_t max_diff;  /* per book: dirty levels one period may hold */
-  uint32_t max_books; /* books that may draw from the pool */
-  uint32_t books;     /* books initialised */
-  uint64_t random;    /* xorshift state for node heights */
-  void *sort_scratch; /* max_diff entries */
+  uint32_t fresh;       /* next never-used node */
+  uint32_t free_list;   /* recycled nodes, linked through next[0] */
+  uint32_t live;        /* levels with qty > 0, over every book */
+  uint32_t max_live;    /* limits.max_levels */
+  uint32_t max_diff;    /* per book: dirty levels one period may hold */
+  uint32_t max_books;   /* books that may draw from the pool */
+  uint32_t books;       /* books initialised */
+  uint64_t random;      /* xorshift state for node heights */
+  void *sort_scratch;   /* 2 x max_diff entries: the sort and its radix buffer */
+  uint32_t *buckets;    /* price index: (book, side, price) -> node chains */
+  unsigned bucket_bits; /* 2^bucket_bits buckets, >= capacity */
 } feed_book_pool;
 
 /* Best bid and offer; a price and quantity of 0 stand for an empty side. */
@@ -162,6 +166,7 @@ typedef struct feed_bbo {
 
 typedef struct feed_book {
   feed_book_pool *pool;
+  uint32_t number;    /* 1.. within the pool: part of the price index's key */
   uint32_t head[2];   /* per side: the skip list's head node */
   uint8_t height[2];  /* per side: levels of the skip list in use */
   uint32_t levels[2]; /* per side: live levels (qty > 0) */

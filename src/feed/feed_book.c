@@ -17,14 +17,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Heights 1..12 with p = 1/4 per level: balanced up to 4^12 (16 M) levels a side. */
-#define SKIP_HEIGHT 12
+/* Heights 1..10 with p = 1/4 per level: balanced up to 4^10 (1 M) levels a side; beyond that
+ * only the top level lengthens, by one node per 4^9 levels. Keeps a node at 80 bytes. */
+#define SKIP_HEIGHT 10
 
 struct feed_node {
   int64_t price;
   int64_t qty;       /* 0 = removed in the current period (kept, dirty, until its end) */
   int64_t start_qty; /* while dirty: qty when the period began (0 = the level was absent) */
   uint32_t next[SKIP_HEIGHT];
+  uint32_t hash_next; /* price index chain */
+  uint32_t book;      /* feed_book.number: the index is shared by every book of the pool */
   uint8_t height;
   uint8_t side;
   uint8_t dirty;
@@ -57,13 +60,18 @@ int feed_book_pool_init(feed_book_pool *pool, uint32_t max_levels, uint32_t max_
   uint64_t per_book = (uint64_t)max_diff + 2;
   uint64_t capacity = (uint64_t)max_levels + per_book * max_books + 1;
   if (capacity > UINT32_MAX) return -1;
+  uint64_t buckets = 1;
+  while (buckets < capacity) buckets <<= 1;
   pool->nodes = calloc((size_t)capacity, sizeof *pool->nodes);
-  pool->sort_scratch = calloc(max_diff, sizeof(sort_entry));
-  if (!pool->nodes || !pool->sort_scratch) {
+  pool->sort_scratch =
+      calloc((size_t)max_diff * 2, sizeof(sort_entry)); /* entries + radix buffer */
+  pool->buckets = calloc((size_t)buckets, sizeof *pool->buckets);
+  if (!pool->nodes || !pool->sort_scratch || !pool->buckets) {
     feed_book_pool_free(pool);
     return -1;
   }
   pool->capacity = (uint32_t)capacity;
+  pool->bucket_bits = (unsigned)__builtin_ctzll(buckets);
   pool->fresh = 1;
   pool->max_live = max_levels;
   pool->max_diff = max_diff;
@@ -76,6 +84,7 @@ int feed_book_pool_init(feed_book_pool *pool, uint32_t max_levels, uint32_t max_
 void feed_book_pool_free(feed_book_pool *pool) {
   free(pool->nodes);
   free(pool->sort_scratch);
+  free(pool->buckets);
   memset(pool, 0, sizeof *pool);
 }
 
@@ -115,6 +124,48 @@ static unsigned random_height(feed_book_pool *pool) {
 }
 
 /* ------------------------------------------------------------------------ */
+/* Price index: (book, side, price) -> node, chained through hash_next      */
+/*
+ * Why: most level events change the quantity of a level that exists (or was
+ * removed earlier in the same period); the index finds it in O(1) where the
+ * skip list would search. Only new levels and the end-of-period unlinking of
+ * removed ones search the list. Fibonacci hashing spreads consecutive prices
+ * over consecutive buckets' neighbours, not onto one chain.
+ */
+
+static uint32_t *bucket_of(const feed_book_pool *pool, uint32_t book, unsigned side,
+                           int64_t price) {
+  uint64_t key = (uint64_t)price ^ ((uint64_t)(book * 2 + side) << 40);
+  uint64_t slot = pool->bucket_bits ? (key * 0x9e3779b97f4a7c15ull) >> (64 - pool->bucket_bits) : 0;
+  return &pool->buckets[slot];
+}
+
+static uint32_t index_find(const feed_book_pool *pool, uint32_t book, unsigned side,
+                           int64_t price) {
+  uint32_t index = *bucket_of(pool, book, side, price);
+  while (index) {
+    const feed_node *n = node_at(pool, index);
+    if (n->price == price && n->side == side && n->book == book) return index;
+    index = n->hash_next;
+  }
+  return 0;
+}
+
+static void index_insert(feed_book_pool *pool, uint32_t index) {
+  feed_node *n = node_at(pool, index);
+  uint32_t *bucket = bucket_of(pool, n->book, n->side, n->price);
+  n->hash_next = *bucket;
+  *bucket = index;
+}
+
+static void index_remove(feed_book_pool *pool, uint32_t index) {
+  const feed_node *n = node_at(pool, index);
+  uint32_t *link = bucket_of(pool, n->book, n->side, n->price);
+  while (*link != index) link = &node_at(pool, *link)->hash_next;
+  *link = n->hash_next;
+}
+
+/* ------------------------------------------------------------------------ */
 /* Book                                                                     */
 
 int feed_book_init(feed_book *b, feed_book_pool *pool) {
@@ -135,7 +186,7 @@ int feed_book_init(feed_book *b, feed_book_pool *pool) {
     }
     b->height[side] = 1;
   }
-  pool->books++;
+  b->number = ++pool->books;
   return 0;
 }
 
@@ -177,19 +228,6 @@ static void link_node(feed_book *b, unsigned side, uint32_t index, uint32_t upda
   }
 }
 
-/* Unlinks and frees the node at `price` on `side` (it must be there). */
-static void unlink_node(feed_book *b, unsigned side, int64_t price) {
-  feed_book_pool *pool = b->pool;
-  uint32_t update[SKIP_HEIGHT];
-  uint32_t index = search(b, side, price, update);
-  feed_node *n = node_at(pool, index);
-  for (unsigned level = 0; level < n->height; level++)
-    node_at(pool, update[level])->next[level] = n->next[level];
-  const feed_node *head = node_at(pool, b->head[side]);
-  while (b->height[side] > 1 && head->next[b->height[side] - 1] == 0) b->height[side]--;
-  node_free(pool, index);
-}
-
 static void mark_dirty(feed_book *b, uint32_t index) {
   feed_node *n = node_at(b->pool, index);
   n->dirty = 1;
@@ -203,10 +241,8 @@ feed_status feed_book_apply(feed_book *b, unsigned side, int64_t price, int64_t 
   if (side > 1 || price <= 0 || qty < 0 || update_id == 0) return FEED_ERR_INVALID;
   if (b->last_id != 0 && update_id <= b->last_id) return FEED_ERR_STALE;
   feed_book_pool *pool = b->pool;
-  uint32_t update[SKIP_HEIGHT];
-  uint32_t index = search(b, side, price, update);
+  uint32_t index = index_find(pool, b->number, side, price);
   feed_node *n = index ? node_at(pool, index) : NULL;
-  if (n && n->price != price) n = NULL;
 
   /* Every check comes before the first change, so a refused event leaves no trace. */
   bool becomes_live = qty > 0 && (!n || n->qty == 0);
@@ -214,13 +250,17 @@ feed_status feed_book_apply(feed_book *b, unsigned side, int64_t price, int64_t 
   if (needs_dirty && b->dirty_count == pool->max_diff) return FEED_FLUSH;
   if (becomes_live && pool->live >= pool->max_live) return FEED_ERR_FULL;
 
-  if (!n && qty > 0) {
+  if (!n && qty > 0) { /* a new level: the only case that searches the list */
     index = node_alloc(pool, random_height(pool));
     if (!index) return FEED_ERR_FULL; /* cannot happen: the pool is sized for max_live */
     n = node_at(pool, index);
     n->price = price;
     n->side = (uint8_t)side;
+    n->book = b->number;
+    uint32_t update[SKIP_HEIGHT];
+    search(b, side, price, update);
     link_node(b, side, index, update);
+    index_insert(pool, index);
   }
   if (n) {
     if (!n->dirty) mark_dirty(b, index);
@@ -248,32 +288,34 @@ feed_status feed_book_apply(feed_book *b, unsigned side, int64_t price, int64_t 
 /* ------------------------------------------------------------------------ */
 /* End of period                                                            */
 
-static bool rank_less(const sort_entry *a, const sort_entry *b) {
-  return a->rank < b->rank;
-}
-
-static void sift_down(sort_entry *v, size_t root, size_t n) {
-  for (;;) {
-    size_t child = 2 * root + 1;
-    if (child >= n) return;
-    if (child + 1 < n && rank_less(&v[child], &v[child + 1])) child++;
-    if (!rank_less(&v[root], &v[child])) return;
-    sort_entry t = v[root];
-    v[root] = v[child];
-    v[child] = t;
-    root = child;
+/*
+ * Sorts v[0..n) by rank, using tmp[0..n) as the other buffer: an LSD radix
+ * sort on rank - min over as many 8-bit digits as the ranks' spread needs
+ * (two for a period's changes within 65536 ticks). Why not qsort: glibc's
+ * may call malloc; and a period's prices are clustered, so this is O(n) with
+ * one or two passes where a comparison sort pays log n branchy compares.
+ */
+static void sort_entries(sort_entry *v, sort_entry *tmp, size_t n) {
+  if (n < 2) return;
+  int64_t min = v[0].rank, max = v[0].rank;
+  for (size_t i = 1; i < n; i++) {
+    if (v[i].rank < min) min = v[i].rank;
+    if (v[i].rank > max) max = v[i].rank;
   }
-}
-
-/* In-place heapsort by rank. Why not qsort: glibc's qsort may call malloc for its merge buffer. */
-static void sort_entries(sort_entry *v, size_t n) {
-  for (size_t i = n / 2; i-- > 0;) sift_down(v, i, n);
-  for (size_t end = n; end-- > 1;) {
-    sort_entry t = v[0];
-    v[0] = v[end];
-    v[end] = t;
-    sift_down(v, 0, end);
+  uint64_t spread = (uint64_t)max - (uint64_t)min;
+  sort_entry *src = v, *dst = tmp;
+  for (unsigned shift = 0; shift < 64 && (spread >> shift) != 0; shift += 8) {
+    size_t count[257] = {0};
+    for (size_t i = 0; i < n; i++)
+      count[(((uint64_t)src[i].rank - (uint64_t)min) >> shift & 255) + 1]++;
+    for (size_t d = 1; d < 257; d++) count[d] += count[d - 1];
+    for (size_t i = 0; i < n; i++)
+      dst[count[((uint64_t)src[i].rank - (uint64_t)min) >> shift & 255]++] = src[i];
+    sort_entry *t = src;
+    src = dst;
+    dst = t;
   }
+  if (src != v) memcpy(v, src, n * sizeof *v);
 }
 
 /* Copies sorted dirty levels whose quantity differs from the period's start into out. */
@@ -288,6 +330,44 @@ static uint32_t copy_changed(const feed_book_pool *pool, const sort_entry *v, si
   return count;
 }
 
+/* True when node x lies further along the list than node y (the head lies before every node). */
+static bool further(const feed_book *b, unsigned side, uint32_t x, uint32_t y) {
+  if (x == b->head[side]) return false;
+  if (y == b->head[side]) return true;
+  return before(side, node_at(b->pool, y)->price, node_at(b->pool, x)->price);
+}
+
+/*
+ * Unlinks and frees the removed levels (qty 0) among v[0..n), one side's
+ * dirty levels in list order. Each search resumes from the previous one's
+ * predecessors (still linked: they precede every later level), so k removals
+ * cost O(k log(n / k)) node visits rather than O(k log n).
+ */
+static void unlink_removed(feed_book *b, unsigned side, const sort_entry *v, size_t n) {
+  feed_book_pool *pool = b->pool;
+  uint32_t update[SKIP_HEIGHT];
+  for (unsigned level = 0; level < SKIP_HEIGHT; level++) update[level] = b->head[side];
+  for (size_t i = 0; i < n; i++) {
+    feed_node *target = node_at(pool, v[i].node);
+    if (target->qty != 0) continue;
+    uint32_t x = b->head[side];
+    for (int level = b->height[side] - 1; level >= 0; level--) {
+      if (further(b, side, update[level], x)) x = update[level];
+      uint32_t next;
+      while ((next = node_at(pool, x)->next[level]) != 0 &&
+             before(side, node_at(pool, next)->price, target->price))
+        x = next;
+      update[level] = x;
+    }
+    for (unsigned level = 0; level < target->height; level++)
+      node_at(pool, update[level])->next[level] = target->next[level];
+    index_remove(pool, v[i].node);
+    node_free(pool, v[i].node);
+  }
+  const feed_node *head = node_at(pool, b->head[side]);
+  while (b->height[side] > 1 && head->next[b->height[side] - 1] == 0) b->height[side]--;
+}
+
 static void publish_diff(feed_book *b) {
   feed_book_pool *pool = b->pool;
   sort_entry *v = pool->sort_scratch;
@@ -300,19 +380,18 @@ static void publish_diff(feed_book *b) {
     else
       v[total - ++asks] = (sort_entry){.rank = n->price, .node = b->dirty[i]};
   }
-  sort_entries(v, bids);
-  sort_entries(v + bids, asks);
+  sort_entry *tmp = v + pool->max_diff;
+  sort_entries(v, tmp, bids);
+  sort_entries(v + bids, tmp, asks);
   b->diff_bids = copy_changed(pool, v, bids, b->diff);
   b->diff_asks = copy_changed(pool, v + bids, asks, b->diff + b->diff_bids);
   b->diff_first = b->first_id;
   b->diff_last = b->last_id;
 
+  for (uint32_t i = 0; i < total; i++) node_at(pool, b->dirty[i])->dirty = 0;
   /* Removed levels leave the lists now that the diff has reported them. */
-  for (uint32_t i = 0; i < total; i++) {
-    feed_node *n = node_at(pool, b->dirty[i]);
-    n->dirty = 0;
-    if (n->qty == 0) unlink_node(b, n->side, n->price);
-  }
+  unlink_removed(b, ENGINE_SIDE_BUY, v, bids);
+  unlink_removed(b, ENGINE_SIDE_SELL, v + bids, asks);
   b->dirty_count = 0;
   b->first_id = 0;
 }

@@ -338,10 +338,62 @@ static void test_depth_walk(void) {
   feed_book_pool_free(&pool);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Diff order over prices spread across the whole int64 range               */
+
+static void test_wide_prices(void) {
+  feed_book_pool pool;
+  feed_book b;
+  CHECK(feed_book_pool_init(&pool, 1024, 1, 512) == 0);
+  CHECK(feed_book_init(&b, &pool) == 0);
+  uint64_t id = 1, rng = 12345;
+  for (int round = 0; round < 20; round++) {
+    /* Spreads from 2^2 to 2^62 ticks: 1 to 8 radix passes, odd and even. */
+    int64_t spread = INT64_C(4) << (round * 3 % 61);
+    int n = 1 + round * 11;
+    for (int i = 0; i < n; i++) {
+      rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+      int64_t price = 1 + (int64_t)(rng % (uint64_t)spread);
+      if (round == 19 && i < 2) price = i == 0 ? 1 : INT64_MAX; /* both extremes */
+      feed_status st = feed_book_apply(&b, (unsigned)(rng >> 63), price, 1 + round, id++);
+      CHECK(st == FEED_OK);
+    }
+    CHECK(feed_book_end_tick(&b) & DIFF);
+    bool ordered = true;
+    for (uint32_t i = 1; i < b.diff_bids; i++) ordered &= b.diff[i].price < b.diff[i - 1].price;
+    for (uint32_t i = b.diff_bids + 1; i < b.diff_bids + b.diff_asks; i++)
+      ordered &= b.diff[i].price > b.diff[i - 1].price;
+    CHECK(ordered);
+    /* Every diff entry is a live level with that qty, and the diff holds them all. */
+    engine_level levels[2][1024];
+    size_t nb = feed_book_depth(&b, B, levels[0], 1024),
+           na = feed_book_depth(&b, A, levels[1], 1024);
+    uint32_t found = 0;
+    for (uint32_t i = 0; i < b.diff_bids + b.diff_asks; i++) {
+      const engine_level *side = i < b.diff_bids ? levels[0] : levels[1];
+      size_t count = i < b.diff_bids ? nb : na;
+      for (size_t k = 0; k < count; k++)
+        if (side[k].price == b.diff[i].price && side[k].qty == b.diff[i].qty) found++;
+    }
+    CHECK_EQ_INT(found, b.diff_bids + b.diff_asks);
+    /* Clear the book for the next round: every level removed, then gone from the walk. */
+    for (size_t k = 0; k < nb; k++) CHECK(feed_book_apply(&b, B, levels[0][k].price, 0, id++) == 0);
+    for (size_t k = 0; k < na; k++) CHECK(feed_book_apply(&b, A, levels[1][k].price, 0, id++) == 0);
+    feed_book_end_tick(&b);
+    CHECK_EQ_INT(b.diff_bids, nb);
+    CHECK_EQ_INT(b.diff_asks, na);
+    CHECK_EQ_INT(feed_book_depth(&b, B, levels[0], 1) + feed_book_depth(&b, A, levels[0], 1), 0);
+  }
+  CHECK_EQ_INT(pool.live, 0);
+  feed_book_free(&b);
+  feed_book_pool_free(&pool);
+}
+
 int main(void) {
   for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++) run_scenario(&scenarios[i]);
   test_top_flags();
   test_bounds();
   test_depth_walk();
+  test_wide_prices();
   return check_report("feed_book");
 }
