@@ -189,6 +189,10 @@ typedef struct net_shared {
 
 /* A shared text frame holding payload[0..len) (refs = 1), or NULL when memory is short. */
 net_shared *net_shared_text(const void *payload, size_t len);
+
+/* The same for a payload given in three consecutive pieces (any may be empty). */
+net_shared *net_shared_text3(const void *a, size_t a_len, const void *b, size_t b_len,
+                             const void *c, size_t c_len);
 void net_shared_ref(net_shared *s, uint32_t n);
 void net_shared_release(net_shared *s);
 

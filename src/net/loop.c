@@ -1016,15 +1016,23 @@ unsigned net_server_port(const net_server *s, unsigned index) {
 
 /* ---- the API dialects and routes use ----------------------------------------------- */
 
-net_shared *net_shared_text(const void *payload, size_t len) {
-  size_t header = ws_frame_header_len(len);
+net_shared *net_shared_text3(const void *a, size_t a_len, const void *b, size_t b_len,
+                             const void *c, size_t c_len) {
+  size_t len = a_len + b_len + c_len, header = ws_frame_header_len(len);
   net_shared *s = malloc(sizeof(*s) + header + len);
   if (!s) return NULL;
   atomic_init(&s->refs, 1);
   ws_frame_header_write(s->data, WS_OP_TEXT, len);
-  memcpy(s->data + header, payload, len);
+  uint8_t *p = s->data + header;
+  if (a_len) memcpy(p, a, a_len);
+  if (b_len) memcpy(p + a_len, b, b_len);
+  if (c_len) memcpy(p + a_len + b_len, c, c_len);
   s->len = (uint32_t)(header + len);
   return s;
+}
+
+net_shared *net_shared_text(const void *payload, size_t len) {
+  return net_shared_text3(payload, len, NULL, 0, NULL, 0);
 }
 
 void net_shared_ref(net_shared *s, uint32_t n) {

@@ -252,17 +252,11 @@ static void publish_public(net_conn *c, const json_token *d, const char *body, u
   size_t name_len = feed_channel_name(pt->cfg, market, channel, name);
   size_t raw_len = d->type == JSON_STRING ? d->len + 2 : d->len;
   const char *raw = body + d->start - (d->type == JSON_STRING ? 1 : 0);
-  char *text = net_scratch(c);
+  char prefix[160];
   int n =
-      snprintf(text, NET_SCRATCH_BYTES, "{\"event\":\"%.*s\",\"ts\":%lld,\"data\":", (int)name_len,
+      snprintf(prefix, sizeof(prefix), "{\"event\":\"%.*s\",\"ts\":%lld,\"data\":", (int)name_len,
                name, (long long)net_conn_now_ms(c));
-  if ((size_t)n + raw_len + 1 > NET_SCRATCH_BYTES) {
-    net_http_error_code(c, 413, 1003, "publication too large");
-    return;
-  }
-  memcpy(text + n, raw, raw_len);
-  text[n + raw_len] = '}';
-  net_shared *frame = net_shared_text(text, (size_t)n + raw_len + 1);
+  net_shared *frame = net_shared_text3(prefix, (size_t)n, raw, raw_len, "}", 1);
   if (!frame) {
     net_http_error_code(c, 503, 9001, "out of memory");
     return;
@@ -312,19 +306,21 @@ static void route_publish(net_conn *c, const http_request *req, const char *body
   const json_token *d = &tokens[data];
   size_t raw_len = d->type == JSON_STRING ? d->len + 2 : d->len;
   const char *raw = body + d->start - (d->type == JSON_STRING ? 1 : 0);
-  size_t cap = raw_len + name_len + 64;
-  proto_publication *pub = malloc(sizeof(*pub) + cap);
-  if (!pub) {
+  char prefix[160];
+  int n =
+      snprintf(prefix, sizeof(prefix), "{\"event\":\"%.*s\",\"ts\":%lld,\"data\":", (int)name_len,
+               name, (long long)net_conn_now_ms(c));
+  proto_publication *pub = malloc(sizeof(*pub));
+  net_shared *frame = net_shared_text3(prefix, (size_t)n, raw, raw_len, "}", 1);
+  if (!pub || !frame) {
+    free(pub);
+    if (frame) net_shared_release(frame);
     net_http_error_code(c, 503, 9001, "out of memory");
     return;
   }
   pub->uid = uid;
   pub->subscription = sub;
-  int n = snprintf(pub->text, cap, "{\"event\":\"%.*s\",\"ts\":%lld,\"data\":", (int)name_len, name,
-                   (long long)net_conn_now_ms(c));
-  memcpy(pub->text + n, raw, raw_len);
-  pub->text[n + raw_len] = '}';
-  pub->len = (uint32_t)(n + raw_len + 1);
+  pub->frame = frame;
   proto_thread *pt = net_conn_thread_ctx(c);
   engine_cmd cmd;
   memset(&cmd, 0, sizeof(cmd));
@@ -335,7 +331,7 @@ static void route_publish(net_conn *c, const http_request *req, const char *body
   proto_id none = {.kind = PROTO_ID_NONE};
   uint64_t tag = proto_pending_start(pt, c, PROTO_OP_ADMIN_PUBLISH, &none, 0);
   if (!tag) {
-    free(pub);
+    proto_publication_free(pub);
     net_http_error_code(c, 503, 9002, "server busy: too many requests in flight; retry");
     return;
   }

@@ -69,8 +69,7 @@ typedef struct proto_pending {
 typedef struct proto_publication {
   uint64_t uid;
   uint16_t subscription; /* PROTO_SUB_* */
-  uint32_t len;
-  char text[];
+  net_shared *frame;     /* framed once; each session's queue takes a reference */
 } proto_publication;
 
 /* The native dialect's per-connection state (in net_conn_state, zeroed at open). */
@@ -177,6 +176,7 @@ uint64_t proto_market_subscribers(const proto_shared *s, unsigned market, unsign
 
 /* session.c */
 unsigned proto_publication_deliver(proto_thread *pt, const proto_publication *pub);
+void proto_publication_free(proto_publication *pub);
 void proto_pending_set_publication(proto_thread *pt, uint64_t tag, proto_publication *pub,
                                    unsigned delivered);
 void proto_write_id(json_writer *w, const proto_id *id);

@@ -193,7 +193,7 @@ void proto_pending_set_publication(proto_thread *pt, uint64_t tag, proto_publica
 }
 
 static void pending_free(proto_thread *pt, proto_pending *p) {
-  free(p->publication); /* publish: every io thread has acknowledged */
+  proto_publication_free(p->publication); /* publish: every io thread has acknowledged */
   p->publication = NULL;
   p->op = 0;
   p->next_free = pt->free_pending;
@@ -317,7 +317,25 @@ static unsigned push_to_user(proto_thread *pt, uint64_t uid, uint16_t sub, const
 }
 
 unsigned proto_publication_deliver(proto_thread *pt, const proto_publication *pub) {
-  return push_to_user(pt, pub->uid, pub->subscription, pub->text, pub->len);
+  unsigned sent = 0;
+  proto_user *u = user_slot(pt, pub->uid, false);
+  for (uint64_t id = u ? u->head_conn : 0; id;) {
+    net_conn *c = net_thread_conn(pt->net, id);
+    if (!c) break;
+    proto_conn *pc = net_conn_state(c);
+    if (pc->subscriptions & pub->subscription) {
+      net_shared_ref(pub->frame, 1); /* the session's queue holds a reference, not a copy */
+      if (net_send_shared(c, pub->frame) == 0) sent++;
+    }
+    id = pc->next_conn;
+  }
+  return sent;
+}
+
+void proto_publication_free(proto_publication *pub) {
+  if (!pub) return;
+  net_shared_release(pub->frame);
+  free(pub);
 }
 
 /* A publication forwarded by the engine from another io thread. */
