@@ -425,6 +425,23 @@ static void dispatch(const request *r, const char *op, size_t len) {
 #undef OP_IS
 }
 
+/*
+ * Tokens a request takes from the connection's bucket ([limits] requests_per_s):
+ * 1 for pings, subscriptions and single-order ops, more for what costs the
+ * server more (cancel_all and queries scan a user's orders; key management
+ * writes to disk). docs/PROTOCOL.md lists them.
+ */
+static unsigned op_cost(const char *op, size_t len) {
+  static const struct {
+    const char *name;
+    unsigned cost;
+  } costs[] = {{"order.cancel_all", 5}, {"orders", 5}, {"balances", 2}, {"auth", 2}};
+  for (size_t i = 0; i < sizeof(costs) / sizeof(costs[0]); i++)
+    if (len == strlen(costs[i].name) && memcmp(op, costs[i].name, len) == 0) return costs[i].cost;
+  if (len > 7 && memcmp(op, "apikey.", 7) == 0) return 10;
+  return 1;
+}
+
 static void native_text(net_conn *c, const char *data, size_t len) {
   json_token tokens[NATIVE_MAX_TOKENS];
   json_limits limits = {
@@ -443,17 +460,18 @@ static void native_text(net_conn *c, const char *data, size_t len) {
     return;
   }
   if (!read_id(c, &doc, &r.id)) return;
-  int limited = net_conn_rate_take(c, 1);
+  const char *name = NULL;
+  size_t name_len = 0;
+  uint32_t op = json_object_get(&doc, 0, "op", 2);
+  bool has_op = op != JSON_NONE && json_string_raw(&doc, op, &name, &name_len);
+  int limited = net_conn_rate_take(c, has_op ? op_cost(name, name_len) : 1);
   if (limited == -2) return; /* closing for abuse */
   if (limited == -1) {
     proto_fail(&r, PROTO_ERR_RATE_LIMITED,
                "rate limited: too many requests on this connection; slow down");
     return;
   }
-  const char *name;
-  size_t name_len;
-  uint32_t op = json_object_get(&doc, 0, "op", 2);
-  if (op == JSON_NONE || !json_string_raw(&doc, op, &name, &name_len)) {
+  if (!has_op) {
     proto_fail(&r, PROTO_ERR_BAD_FIELD, "missing or invalid field \"op\" (a string)");
     return;
   }

@@ -34,6 +34,20 @@ def test_request_rate(srv):
     ws.close_socket()
 
 
+def test_costly_ops_weigh_more(srv):
+    # With a bucket of 5: "orders" takes 5 tokens (answered 2003: not authenticated), so the
+    # ping right after it is over the limit, where five pings would not be.
+    time.sleep(1.2)  # a full bucket
+    ws = h.WSClient.open(srv.port)
+    ws.send_text('{"op":"orders","id":1}')
+    r = ws.recv_json()
+    h.check(r.get("code") == 2003, f"orders without auth: 2003, got {r}")
+    ping(ws, 2)
+    r = ws.recv_json()
+    h.check(r.get("code") == 5001 and r.get("id") == 2, f"a ping after a 5-token op: 5001, got {r}")
+    ws.close_socket()
+
+
 def test_huge_limits_do_not_wrap(srv):
     # burst x 1000 thousandths passes 2^32: the bucket must not wrap to a small number.
     ws = h.WSClient.open(srv.port)
@@ -105,7 +119,8 @@ def test_loopback_exempt_by_default(srv):
 
 
 limited_env = {"BOURSE_LIMITS_REQUESTS_PER_S": "5", "BOURSE_LIMITS_BURST": "5"}
-runner.group("rate", [test_request_rate, test_sustained_abuse_closed], env=limited_env)
+runner.group("rate", [test_request_rate, test_costly_ops_weigh_more, test_sustained_abuse_closed],
+             env=limited_env)
 runner.group("huge", [test_huge_limits_do_not_wrap],
              env={"BOURSE_LIMITS_REQUESTS_PER_S": "10000000", "BOURSE_LIMITS_BURST": "100000000"})
 runner.group("per_ip", [test_per_ip_connections],
