@@ -605,6 +605,11 @@ void feed_json_depth_diff(json_writer *w, const feed *f, unsigned market);
 void feed_json_book(json_writer *w, const feed *f, unsigned market, size_t limit, bool snapshot);
 void feed_json_top(json_writer *w, const feed *f, unsigned market, unsigned levels);
 void feed_json_trades(json_writer *w, const feed *f, unsigned market);
+/* The same from values (REST replies built from published copies on io threads). */
+void feed_json_ticker_values(json_writer *w, const config_market *m, const config_asset *quote,
+                             const feed_ticker_values *v, bool with_market);
+void feed_json_candle(json_writer *w, const config_market *m, const config_asset *quote,
+                      const feed_candle *c, bool closed);
 void feed_json_ticker(json_writer *w, const feed *f, unsigned market, bool with_market);
 void feed_json_kline(json_writer *w, const feed *f, unsigned market, feed_interval interval,
                      bool closed);

@@ -210,10 +210,8 @@ void feed_json_trades(json_writer *w, const feed *f, unsigned market) {
   json_write_array_end(w);
 }
 
-void feed_json_ticker(json_writer *w, const feed *f, unsigned market, bool with_market) {
-  const feed_market *mk = feed_market_at(f, market);
-  const config_market *m = mk->cfg;
-  const feed_ticker_values *v = &mk->ticker_values;
+void feed_json_ticker_values(json_writer *w, const config_market *m, const config_asset *quote,
+                             const feed_ticker_values *v, bool with_market) {
   char pct[24];
   json_write_object_begin(w);
   if (with_market) {
@@ -231,7 +229,7 @@ void feed_json_ticker(json_writer *w, const feed *f, unsigned market, bool with_
   JSON_WRITE_KEY(w, "volume");
   write_qty(w, m, v->volume);
   JSON_WRITE_KEY(w, "quote_volume");
-  write_amount(w, mk->quote_asset, v->quote_volume);
+  write_amount(w, quote, v->quote_volume);
   JSON_WRITE_KEY(w, "change");
   write_price(w, m, v->change);
   JSON_WRITE_KEY(w, "change_pct");
@@ -249,12 +247,13 @@ void feed_json_ticker(json_writer *w, const feed *f, unsigned market, bool with_
   json_write_object_end(w);
 }
 
-void feed_json_kline(json_writer *w, const feed *f, unsigned market, feed_interval interval,
-                     bool closed) {
+void feed_json_ticker(json_writer *w, const feed *f, unsigned market, bool with_market) {
   const feed_market *mk = feed_market_at(f, market);
-  const config_market *m = mk->cfg;
-  const feed_kline *k = &mk->klines[interval];
-  const feed_candle *c = closed ? &k->published_closed : &k->published;
+  feed_json_ticker_values(w, mk->cfg, mk->quote_asset, &mk->ticker_values, with_market);
+}
+
+void feed_json_candle(json_writer *w, const config_market *m, const config_asset *quote,
+                      const feed_candle *c, bool closed) {
   json_write_object_begin(w);
   JSON_WRITE_KEY(w, "t");
   json_write_int64(w, c->open_ms);
@@ -269,12 +268,20 @@ void feed_json_kline(json_writer *w, const feed *f, unsigned market, feed_interv
   JSON_WRITE_KEY(w, "v");
   write_qty(w, m, c->volume);
   JSON_WRITE_KEY(w, "q");
-  write_amount(w, mk->quote_asset, c->quote_volume);
+  write_amount(w, quote, c->quote_volume);
   JSON_WRITE_KEY(w, "n");
   json_write_uint64(w, c->count);
   JSON_WRITE_KEY(w, "closed");
   json_write_bool(w, closed);
   json_write_object_end(w);
+}
+
+void feed_json_kline(json_writer *w, const feed *f, unsigned market, feed_interval interval,
+                     bool closed) {
+  const feed_market *mk = feed_market_at(f, market);
+  const feed_kline *k = &mk->klines[interval];
+  feed_json_candle(w, mk->cfg, mk->quote_asset, closed ? &k->published_closed : &k->published,
+                   closed);
 }
 
 void feed_json_bbo(json_writer *w, const feed *f, unsigned market) {

@@ -123,11 +123,6 @@ static void write_qty(json_writer *w, const config_market *m, int64_t lots) {
   json_write_string(w, buf, engine_json_qty(m, lots, buf));
 }
 
-static void write_quote(json_writer *w, const config *cfg, const config_market *m, int64_t units) {
-  char buf[ENGINE_JSON_DECIMAL_MAX];
-  json_write_string(w, buf, engine_json_amount(&cfg->assets[m->quote], units, buf));
-}
-
 /* GET /api/v1/trades?market=BTCUSDT&limit=100: the latest trades, oldest first. */
 static void route_trades(net_conn *c, const http_request *req, const char *body, size_t len) {
   (void)body;
@@ -166,40 +161,8 @@ static void write_ticker(json_writer *w, const config *cfg, unsigned market,
                          const broadcast_ticker *t, bool with_market) {
   const config_market *m = &cfg->markets[market];
   feed_ticker_values zero = {0};
-  const feed_ticker_values *v = t && t->valid ? &t->values : &zero;
-  char pct[24];
-  json_write_object_begin(w);
-  if (with_market) {
-    JSON_WRITE_KEY(w, "market");
-    json_write_string(w, m->name, strlen(m->name));
-  }
-  JSON_WRITE_KEY(w, "last");
-  write_price(w, m, v->last);
-  JSON_WRITE_KEY(w, "open");
-  write_price(w, m, v->open);
-  JSON_WRITE_KEY(w, "high");
-  write_price(w, m, v->high);
-  JSON_WRITE_KEY(w, "low");
-  write_price(w, m, v->low);
-  JSON_WRITE_KEY(w, "volume");
-  write_qty(w, m, v->volume);
-  JSON_WRITE_KEY(w, "quote_volume");
-  write_quote(w, cfg, m, v->quote_volume);
-  JSON_WRITE_KEY(w, "change");
-  write_price(w, m, v->change);
-  JSON_WRITE_KEY(w, "change_pct");
-  json_write_string(w, pct, feed_format_hundredths(v->change_pct, pct));
-  JSON_WRITE_KEY(w, "bid");
-  write_price(w, m, v->bid);
-  JSON_WRITE_KEY(w, "bid_qty");
-  write_qty(w, m, v->bid_qty);
-  JSON_WRITE_KEY(w, "ask");
-  write_price(w, m, v->ask);
-  JSON_WRITE_KEY(w, "ask_qty");
-  write_qty(w, m, v->ask_qty);
-  JSON_WRITE_KEY(w, "count");
-  json_write_uint64(w, v->count);
-  json_write_object_end(w);
+  feed_json_ticker_values(w, m, &cfg->assets[m->quote], t && t->valid ? &t->values : &zero,
+                          with_market);
 }
 
 /* GET /api/v1/ticker?market=BTCUSDT (one object) or without market (every market). */
@@ -252,27 +215,8 @@ static void route_klines(net_conn *c, const http_request *req, const char *body,
   json_write_array_begin(&w);
   uint32_t count = k ? k->count : 0, first = count > limit ? count - limit : 0;
   for (uint32_t i = first; i < count; i++) {
-    const feed_candle *cd = &k->candles[i];
-    json_write_object_begin(&w);
-    JSON_WRITE_KEY(&w, "t");
-    json_write_int64(&w, cd->open_ms);
-    JSON_WRITE_KEY(&w, "o");
-    write_price(&w, m, cd->open);
-    JSON_WRITE_KEY(&w, "h");
-    write_price(&w, m, cd->high);
-    JSON_WRITE_KEY(&w, "l");
-    write_price(&w, m, cd->low);
-    JSON_WRITE_KEY(&w, "c");
-    write_price(&w, m, cd->close);
-    JSON_WRITE_KEY(&w, "v");
-    write_qty(&w, m, cd->volume);
-    JSON_WRITE_KEY(&w, "q");
-    write_quote(&w, pt->cfg, m, cd->quote_volume);
-    JSON_WRITE_KEY(&w, "n");
-    json_write_uint64(&w, cd->count);
-    JSON_WRITE_KEY(&w, "closed");
-    json_write_bool(&w, !(k->has_current && i == count - 1));
-    json_write_object_end(&w);
+    feed_json_candle(&w, m, &pt->cfg->assets[m->quote], &k->candles[i],
+                     !(k->has_current && i == count - 1));
   }
   json_write_array_end(&w);
   respond_json(c, &w);
