@@ -597,9 +597,19 @@ feed_status feed_write_bbo(const feed *f, unsigned market, int64_t ts, char *buf
 feed_status feed_write_tickers(const feed *f, int64_t ts, char *buf, size_t cap, size_t *len);
 
 /*
+ * An upper bound on the length of any message feed_write_* writes for the
+ * channel under this feed's limits (for FEED_CHANNEL_DEPTH, the larger of a
+ * snapshot and a diff), whatever the prices, scales and names: a buffer this
+ * large never gets FEED_ERR_NO_SPACE, so the broadcast thread can allocate
+ * its buffers once. 0 for an unknown channel.
+ */
+size_t feed_message_max(const feed *f, feed_channel channel);
+
+/*
  * The data values alone, written into an open json_writer (errors are the
- * writer's, sticky). feed_json_book writes up to `limit` live levels per
- * side: {"snapshot":true,"u",...} when snapshot, else {"u",...} (REST depth).
+ * writer's, sticky); `market` must be < feed_market_count (and `interval` a
+ * feed_interval). feed_json_book writes up to `limit` live levels per side:
+ * {"snapshot":true,"u",...} when snapshot, else {"u",...} (REST depth).
  */
 void feed_json_depth_diff(json_writer *w, const feed *f, unsigned market);
 void feed_json_book(json_writer *w, const feed *f, unsigned market, size_t limit, bool snapshot);
