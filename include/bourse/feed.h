@@ -18,6 +18,7 @@
  *       for each set bit with subscribers: feed_write_<channel>(f, m, ..., now_ms, buf, cap, &len)
  *     if feed_tickers_changed(f):       feed_write_tickers(f, now_ms, buf, cap, &len)
  *   a new @depth subscriber, right after feed_tick: feed_write_snapshot(...)
+ *   output buffers, allocated once:      feed_message_max(f, channel) bytes
  *
  * Between two ticks every market accumulates; feed_tick (or feed_end_tick for
  * one market) publishes what accumulated and starts the next period. The
@@ -40,7 +41,9 @@
  * period are conflated per side and price), so consecutive diffs satisfy
  * U == previous u + 1. A snapshot written right after an end of tick carries
  * u == that tick's diff u, so the next diff's U is snapshot u + 1: no gap, no
- * overlap.
+ * overlap. The mirror starts empty and takes the first id it sees as the
+ * start of the chain, so an engine that starts with resting orders (a
+ * restart) must first emit a level event for each of its levels.
  *
  * Times. Trades carry the engine's ts_ms; ticks carry the broadcast thread's
  * now_ms. Per market, time never goes backwards: a trade stamped earlier than
