@@ -119,8 +119,13 @@ typedef struct book_side {
   uint64_t bits2;    /* one bit per non-zero word of bits1 */
 } book_side;
 
+/* Called after a price level's aggregated quantity changed (total 0: the level is gone). */
+typedef void book_level_fn(void *ctx, uint8_t side, int64_t price, int64_t total);
+
 typedef struct book {
   book_pool *pool;
+  book_level_fn *on_level; /* NULL: no notifications */
+  void *on_level_ctx;
   int64_t base;    /* first price of the window */
   uint32_t window; /* 2^bits slots */
   unsigned window_bits;
@@ -192,7 +197,10 @@ void book_erase(book *b, uint32_t index);
 /* A resting order's open quantity went down by `lots` (a fill or an amend): keeps the level total.
  */
 static inline void book_reduce(book *b, uint32_t index, int64_t lots) {
-  book_level_at(b->pool, book_order_at(b->pool, index)->level)->total -= lots;
+  const book_order *o = book_order_at(b->pool, index);
+  book_level *l = book_level_at(b->pool, o->level);
+  l->total -= lots;
+  if (b->on_level) b->on_level(b->on_level_ctx, o->side, l->price, l->total);
 }
 
 /* Best level of a side (0 = empty). */

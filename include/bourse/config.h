@@ -94,6 +94,10 @@ typedef struct config {
   unsigned ws_ping_interval_ms; /* ping_interval_ms: server pings this often */
   unsigned ws_ping_timeout_ms;  /* ping_timeout_ms: close (1001) after this long silent */
   char ws_origins[1024];        /* origins: comma-separated Origin allow-list; empty = any */
+  /* [feed] */
+  unsigned feed_tick_ms;         /* tick_ms: market data is published this often */
+  unsigned feed_snapshot_levels; /* snapshot_levels: levels per side in a depth snapshot */
+  unsigned feed_lag_bytes;       /* lag_bytes: a subscriber this far behind skips diffs */
   /* [limits] */
   unsigned limits_requests_per_s;      /* requests_per_s: per connection, token bucket rate */
   unsigned limits_burst;               /* burst: token bucket size */

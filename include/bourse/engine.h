@@ -154,6 +154,8 @@ typedef enum engine_event_type {
   ENGINE_EVENT_ORDER,        /* an order changed (status, filled, price or qty) */
   ENGINE_EVENT_TRADE,        /* a fill between a resting maker and an incoming taker */
   ENGINE_EVENT_BALANCE,      /* a (uid, asset) balance changed during the command */
+  ENGINE_EVENT_LEVEL,        /* a price level's aggregated quantity changed (market data;
+                                only when enabled with engine_set_level_events) */
 } engine_event_type;
 
 /* engine_event.flags */
@@ -216,6 +218,12 @@ typedef struct engine_event {
     engine_order_info order; /* ORDER */
     engine_trade_info trade; /* TRADE */
     struct {
+      uint64_t update_id; /* per market, +1 for every level change: contiguous */
+      int64_t price;      /* ticks */
+      int64_t qty;        /* lots now at that price; 0 = level gone */
+      uint8_t side;       /* engine_side */
+    } level;              /* LEVEL */
+    struct {
       int64_t available;
       int64_t hold;
     } balance; /* BALANCE */
@@ -268,6 +276,17 @@ void engine_destroy(engine *e);
  * no allocation, lock or system call. `emit` may be NULL (events dropped).
  */
 void engine_process(engine *e, const engine_cmd *cmd, engine_emit_fn *emit, void *ctx);
+
+/*
+ * Turns ENGINE_EVENT_LEVEL events on or off (off after engine_create: the
+ * replay and the tests see the order-entry events only). With them on, every
+ * change of a level's aggregated quantity is emitted in causal order among the
+ * command's other events, with a per-market update id counting every change.
+ */
+void engine_set_level_events(engine *e, bool on);
+
+/* The last level update id of `market` (0 before any change). */
+uint64_t engine_level_update_id(const engine *e, unsigned market);
 
 /* Available and hold of (uid, asset); both 0 for an unknown pair. */
 void engine_balance(const engine *e, uint64_t uid, unsigned asset, int64_t *available,

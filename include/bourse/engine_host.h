@@ -71,6 +71,13 @@ ring_waiter *engine_host_waiter(engine_host *h);
 /* The event ring io thread `io` consumes. */
 ring *engine_host_event_ring(engine_host *h, unsigned io);
 
+/*
+ * Sends level and trade events (as feed_event slots) to the broadcast
+ * thread's ring too, notifying `w` after each batch; turns the engine's level
+ * events on. Call before engine_host_start.
+ */
+void engine_host_set_feed(engine_host *h, ring *feed_ring, ring_waiter *w);
+
 /* Starts the engine thread "engine-0" (cpu < 0: not pinned). Returns 0 or an errno. */
 int engine_host_start(engine_host *h, int cpu);
 

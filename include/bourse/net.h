@@ -174,6 +174,35 @@ int net_send_text(net_conn *c, const char *data, size_t len);
  */
 int net_conn_rate_take(net_conn *c, unsigned cost);
 
+/*
+ * A message serialised and framed once and sent to many connections on any
+ * io thread (market data): each connection's send queue holds a reference,
+ * not a copy. Create with refs = the number of references handed out
+ * (net_shared_create sets 1, net_shared_ref adds); the last release frees it.
+ * Thread-safe.
+ */
+typedef struct net_shared {
+  _Atomic uint32_t refs;
+  uint32_t len;
+  uint8_t data[]; /* a complete WebSocket frame */
+} net_shared;
+
+/* A shared text frame holding payload[0..len) (refs = 1), or NULL when memory is short. */
+net_shared *net_shared_text(const void *payload, size_t len);
+void net_shared_ref(net_shared *s, uint32_t n);
+void net_shared_release(net_shared *s);
+
+/*
+ * Queues a reference to a shared frame (takes one reference; released once
+ * sent or when the connection closes). Returns 0, or -1 if the connection is
+ * closing (the reference is released). Over net.max_send_queue it closes the
+ * connection with 1008 like net_send_text.
+ */
+int net_send_shared(net_conn *c, net_shared *s);
+
+/* Bytes queued on the connection and not yet sent (for slow-consumer decisions). */
+size_t net_conn_queued(const net_conn *c);
+
 /* Starts the WebSocket close handshake with `code` and a short reason. */
 void net_close(net_conn *c, unsigned code, const char *reason);
 

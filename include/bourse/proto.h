@@ -21,6 +21,8 @@
 typedef struct proto_shared {
   const config *cfg;
   engine_host *engine;
+  struct broadcast *broadcast;                /* market data */
+  _Atomic(struct proto_thread *) threads[64]; /* each io thread's state, set by its init hook */
   auth_apikey_store *keys;
   auth_jwt_config jwt;
 } proto_shared;
@@ -29,8 +31,8 @@ typedef struct proto_shared {
  * Opens the API-key store under cfg->data_dir/auth and loads the [auth] JWT
  * settings. Returns 0, or -1 with a reason in err.
  */
-int proto_shared_init(proto_shared *s, const config *cfg, engine_host *host, char *err,
-                      size_t errlen);
+int proto_shared_init(proto_shared *s, const config *cfg, engine_host *host,
+                      struct broadcast *market_data, char *err, size_t errlen);
 void proto_shared_free(proto_shared *s);
 
 /* The io thread hooks (per-thread state, draining engine events) for net_server_set_hooks. */

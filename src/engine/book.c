@@ -512,6 +512,7 @@ void book_insert(book *b, uint32_t index) {
   fifo_push(b->pool, li, index);
   b->pool->levels[li].total += o->qty - o->filled;
   o->flags |= BOOK_ORDER_RESTING;
+  if (b->on_level) b->on_level(b->on_level_ctx, o->side, o->price, b->pool->levels[li].total);
 }
 
 void book_erase(book *b, uint32_t index) {
@@ -519,9 +520,11 @@ void book_erase(book *b, uint32_t index) {
   uint32_t li = o->level;
   book_level *l = &b->pool->levels[li];
   l->total -= o->qty - o->filled;
+  int64_t price = l->price, total = l->total;
   fifo_unlink(b->pool, li, index);
   o->flags &= (uint8_t)~BOOK_ORDER_RESTING;
   if (l->count == 0) level_destroy(b, li);
+  if (b->on_level) b->on_level(b->on_level_ctx, o->side, price, total);
 }
 
 uint32_t book_next_level(const book *b, uint32_t level) {

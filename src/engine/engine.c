@@ -111,6 +111,8 @@ static int create_markets(engine *e, const engine_limits *lim) {
     m->maker_fee = cm->maker_fee;
     m->taker_fee = cm->taker_fee;
     m->band_pct = cm->price_band_pct;
+    m->owner = e;
+    m->index = i;
   }
   return 0;
 }
@@ -181,6 +183,32 @@ static void event_header(const engine *e, engine_event *ev, uint8_t type, uint32
   ev->uid = uid;
   ev->tag = e->cmd->tag;
   ev->ts_ms = e->cmd->ts_ms;
+}
+
+/* The book's level hook: counts the change and emits it (market data). */
+static void level_changed(void *ctx, uint8_t side, int64_t price, int64_t total) {
+  engine_market *m = ctx;
+  engine *e = m->owner;
+  m->update_id++;
+  if (!e->cmd) return;
+  engine_event ev;
+  event_header(e, &ev, ENGINE_EVENT_LEVEL, m->index, 0);
+  ev.u.level.update_id = m->update_id;
+  ev.u.level.price = price;
+  ev.u.level.qty = total;
+  ev.u.level.side = side;
+  e->emit(e->emit_ctx, &ev);
+}
+
+void engine_set_level_events(engine *e, bool on) {
+  for (unsigned i = 0; i < e->market_count; i++) {
+    e->markets[i].book.on_level = on ? level_changed : NULL;
+    e->markets[i].book.on_level_ctx = &e->markets[i];
+  }
+}
+
+uint64_t engine_level_update_id(const engine *e, unsigned market) {
+  return market < e->market_count ? e->markets[market].update_id : 0;
 }
 
 void engine_emit_accepted(engine *e, uint32_t market, uint64_t order_id, int64_t cancelled) {

@@ -10,6 +10,7 @@
  */
 #include "bourse/engine_host.h"
 
+#include "bourse/feed.h"
 #include "bourse/log.h"
 
 #include <errno.h>
@@ -32,6 +33,9 @@ struct engine_host {
   ring events[ENGINE_HOST_MAX_IO];
   ring_waiter *io_waiters[ENGINE_HOST_MAX_IO];
   uint64_t io_pending; /* io threads given events since the last flush */
+  ring *feed;          /* to the broadcast thread, or NULL */
+  ring_waiter *feed_waiter;
+  bool feed_pending;
   /* The command being processed: did it produce its own order event? */
   uint64_t accepted_order; /* order id of its ACCEPTED event, 0 = none */
   bool reply_order_seen;
@@ -113,8 +117,41 @@ static void push(engine_host *h, unsigned io, const engine_event *ev) {
   h->io_pending |= 1ull << io;
 }
 
+/* Market data: level changes and trades, in engine order, never dropped. */
+static void push_feed(engine_host *h, const engine_event *ev) {
+  feed_event fe;
+  memset(&fe, 0, sizeof(fe));
+  if (ev->type == ENGINE_EVENT_LEVEL) {
+    fe.type = FEED_EVENT_LEVEL;
+    fe.u.level = (feed_level){.market = ev->market,
+                              .side = ev->u.level.side,
+                              .price = ev->u.level.price,
+                              .qty = ev->u.level.qty,
+                              .update_id = ev->u.level.update_id};
+  } else {
+    fe.type = FEED_EVENT_TRADE;
+    fe.u.trade = (feed_trade){.market = ev->market,
+                              .taker_side = ev->u.trade.taker_side,
+                              .trade_id = ev->u.trade.trade_id,
+                              .price = ev->u.trade.price,
+                              .qty = ev->u.trade.qty,
+                              .quote = ev->u.trade.quote,
+                              .ts_ms = ev->ts_ms};
+  }
+  while (ring_reserve(h->feed, 1) == 0) {
+    ring_waiter_notify(h->feed_waiter);
+    sched_yield();
+  }
+  memcpy(ring_write_slot(h->feed, 0), &fe, sizeof(fe));
+  ring_commit(h->feed, 1);
+  h->feed_pending = true;
+}
+
 static void route(void *ctx, const engine_event *ev) {
   engine_host *h = ctx;
+  if (h->feed && (ev->type == ENGINE_EVENT_LEVEL || ev->type == ENGINE_EVENT_TRADE))
+    push_feed(h, ev);
+  if (ev->type == ENGINE_EVENT_LEVEL) return; /* market data only */
   if (ev->type == ENGINE_EVENT_ACCEPTED) h->accepted_order = ev->u.ack.order_id;
   if (ev->type == ENGINE_EVENT_ORDER && (ev->flags & ENGINE_EVENT_F_REPLY))
     h->reply_order_seen = true;
@@ -259,6 +296,10 @@ static void host_handle(void *ctx, unsigned input, ring *in, uint32_t count) {
 
 static void host_flush(void *ctx) {
   engine_host *h = ctx;
+  if (h->feed_pending) {
+    h->feed_pending = false;
+    ring_waiter_notify(h->feed_waiter);
+  }
   while (h->io_pending) {
     unsigned io = (unsigned)__builtin_ctzll(h->io_pending);
     h->io_pending &= h->io_pending - 1;
@@ -297,6 +338,12 @@ engine_host *engine_host_create(const config *cfg, unsigned io_count, uint32_t r
   engine_thread_init(&h->thread, 0, cfg->engine_spin_us, host_handle, host_flush, h);
   for (unsigned i = 0; i < io_count; i++) engine_thread_add_input(&h->thread, &h->commands[i]);
   return h;
+}
+
+void engine_host_set_feed(engine_host *h, ring *feed_ring, ring_waiter *w) {
+  h->feed = feed_ring;
+  h->feed_waiter = w;
+  engine_set_level_events(h->engine, true);
 }
 
 void engine_host_set_io_waiter(engine_host *h, unsigned io, ring_waiter *w) {

@@ -41,6 +41,9 @@ typedef struct engine_market {
   bool has_last;
   bool halted;
   int64_t last_price;
+  struct engine *owner; /* for level events */
+  uint32_t index;
+  uint64_t update_id; /* level changes so far */
 } engine_market;
 
 /*

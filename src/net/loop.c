@@ -97,11 +97,16 @@ static net_chunk *chunk_get(net_thread *t, bool large) {
     ch->large = large;
   }
   ch->next = NULL;
+  ch->shared = NULL;
   ch->len = ch->sent = 0;
   return ch;
 }
 
 static void chunk_put(net_thread *t, net_chunk *ch) {
+  if (ch->shared) {
+    net_shared_release(ch->shared);
+    ch->shared = NULL;
+  }
   net_chunk_pool *pool = &t->chunks[ch->large];
   if (pool->count >= pool->keep) {
     free(ch);
@@ -127,9 +132,9 @@ void net_conn_queue(net_conn *c, const void *data, size_t len) {
   const uint8_t *p = data;
   while (len > 0) {
     net_chunk *tail = c->out_tail;
-    if (!tail || tail->len == tail->cap) {
+    if (!tail || tail->shared || tail->len == tail->cap) {
       /* Small while the whole queue fits one small chunk; large once it grows. */
-      bool large = tail != NULL || len > NET_CHUNK_SMALL - sizeof(net_chunk);
+      bool large = (tail != NULL && !tail->shared) || len > NET_CHUNK_SMALL - sizeof(net_chunk);
       net_chunk *ch = chunk_get(c->thread, large);
       if (!ch) {
         log_error("out of memory for send chunks: closing connection");
@@ -241,13 +246,13 @@ static void random_session(char out[37]) {
 }
 
 /* Refills a bucket of `capacity` thousandths at `per_second` tokens per second. */
-static uint32_t bucket_refill(uint32_t tokens, int64_t *refill_ms, int64_t now_ms,
+static uint64_t bucket_refill(uint64_t tokens, int64_t *refill_ms, int64_t now_ms,
                               uint64_t per_second, uint64_t capacity) {
   int64_t elapsed = now_ms - *refill_ms;
   *refill_ms = now_ms;
   if (elapsed <= 0) return tokens;
   uint64_t refilled = tokens + (uint64_t)elapsed * per_second; /* ms x tokens/s = thousandths */
-  return (uint32_t)(refilled > capacity ? capacity : refilled);
+  return refilled > capacity ? capacity : refilled;
 }
 
 /*
@@ -275,7 +280,7 @@ static uint32_t ip_lookup(net_thread *t, const ipnet_addr *addr, uint64_t bucket
   net_ip_entry *e = &t->ip_table[reusable];
   e->addr = *addr;
   e->open = 0;
-  e->tokens = (uint32_t)bucket_capacity;
+  e->tokens = bucket_capacity;
   e->refill_ms = t->now_ms;
   return reusable;
 }
@@ -348,7 +353,7 @@ static void conn_open(net_thread *t, int fd, unsigned listener) {
     inet_ntop(AF_INET, &((struct sockaddr_in *)&peer)->sin_addr, c->peer, sizeof(c->peer));
   else if (peer.ss_family == AF_INET6)
     inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&peer)->sin6_addr, c->peer, sizeof(c->peer));
-  c->rate_tokens = t->server->cfg->limits_burst * 1000u;
+  c->rate_tokens = (uint64_t)t->server->cfg->limits_burst * 1000u;
   c->rate_refill_ms = c->abuse_window_ms = t->now_ms;
   random_session(c->session);
   net_count(&t->stats.accepted, 1);
@@ -450,7 +455,7 @@ static void submit_send(net_conn *c) {
   net_thread *t = c->thread;
   net_chunk *ch = c->out_head;
   struct io_uring_sqe *sqe = net_sqe(t);
-  io_uring_prep_send(sqe, c->fd, ch->data + ch->sent, ch->len - ch->sent, MSG_NOSIGNAL);
+  io_uring_prep_send(sqe, c->fd, net_chunk_bytes(ch) + ch->sent, ch->len - ch->sent, MSG_NOSIGNAL);
   io_uring_sqe_set_data64(sqe, user_data(UD_SEND, (uint32_t)(c - t->conns), c->generation));
   c->send_inflight = true;
 }
@@ -1011,15 +1016,71 @@ unsigned net_server_port(const net_server *s, unsigned index) {
 
 /* ---- the API dialects and routes use ----------------------------------------------- */
 
+net_shared *net_shared_text(const void *payload, size_t len) {
+  size_t header = ws_frame_header_len(len);
+  net_shared *s = malloc(sizeof(*s) + header + len);
+  if (!s) return NULL;
+  atomic_init(&s->refs, 1);
+  ws_frame_header_write(s->data, WS_OP_TEXT, len);
+  memcpy(s->data + header, payload, len);
+  s->len = (uint32_t)(header + len);
+  return s;
+}
+
+void net_shared_ref(net_shared *s, uint32_t n) {
+  atomic_fetch_add_explicit(&s->refs, n, memory_order_relaxed);
+}
+
+void net_shared_release(net_shared *s) {
+  if (atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1) free(s);
+}
+
+size_t net_conn_queued(const net_conn *c) {
+  return c->out_bytes;
+}
+
+/* Closes a connection whose queue passed net.max_send_queue. */
+static void send_queue_overflow(net_conn *c) {
+  net_count(&c->thread->stats.send_queue_drops, 1);
+  log_warn("connection %s: send queue over net.max_send_queue (%u bytes queued); closing with "
+           "1008",
+           c->session, c->out_bytes);
+  net_ws_send_close(c, WS_CLOSE_POLICY_VIOLATION, "send queue full: reading too slowly", true);
+}
+
+int net_send_shared(net_conn *c, net_shared *s) {
+  if (c->state != CONN_WS || c->ws_close_sent || c->write_shut) {
+    net_shared_release(s);
+    return -1;
+  }
+  net_chunk *ch = chunk_get(c->thread, false);
+  if (!ch) {
+    net_shared_release(s);
+    net_conn_close_now(c);
+    return -1;
+  }
+  ch->shared = s;
+  ch->len = s->len;
+  if (c->out_tail)
+    c->out_tail->next = ch;
+  else
+    c->out_head = ch;
+  c->out_tail = ch;
+  c->out_bytes += s->len;
+  net_count(&c->thread->stats.frames_out, 1);
+  mark_dirty(c);
+  if (net_conn_over_limit(c)) {
+    send_queue_overflow(c);
+    return -1;
+  }
+  return 0;
+}
+
 int net_send_text(net_conn *c, const char *data, size_t len) {
   if (c->state != CONN_WS || c->ws_close_sent) return -1;
   net_conn_queue_frame(c, WS_OP_TEXT, data, len);
   if (net_conn_over_limit(c)) {
-    net_count(&c->thread->stats.send_queue_drops, 1);
-    log_warn("connection %s: send queue over net.max_send_queue (%u bytes queued); closing with "
-             "1008",
-             c->session, c->out_bytes);
-    net_ws_send_close(c, WS_CLOSE_POLICY_VIOLATION, "send queue full: reading too slowly", true);
+    send_queue_overflow(c);
     return -1;
   }
   return 0;
@@ -1030,8 +1091,8 @@ int net_conn_rate_take(net_conn *c, unsigned cost) {
   const config *cfg = t->server->cfg;
   c->rate_tokens = bucket_refill(c->rate_tokens, &c->rate_refill_ms, t->now_ms,
                                  cfg->limits_requests_per_s, (uint64_t)cfg->limits_burst * 1000);
-  if (c->rate_tokens >= cost * 1000u) {
-    c->rate_tokens -= cost * 1000u;
+  if (c->rate_tokens >= (uint64_t)cost * 1000u) {
+    c->rate_tokens -= (uint64_t)cost * 1000u;
     return 0;
   }
   net_count(&t->stats.rate_limited, 1);

@@ -26,12 +26,17 @@
 #define NET_CHUNK_LARGE 16384
 typedef struct net_chunk {
   struct net_chunk *next;
-  uint32_t len;  /* bytes written into data */
-  uint32_t sent; /* bytes of data already sent */
-  uint32_t cap;  /* bytes data can hold */
+  net_shared *shared; /* non-NULL: this chunk sends shared->data (a reference), not data */
+  uint32_t len;       /* bytes written into data (or shared->len) */
+  uint32_t sent;      /* bytes already sent */
+  uint32_t cap;       /* bytes data can hold (0 for a shared reference) */
   uint32_t large;
   uint8_t data[];
 } net_chunk;
+
+static inline const uint8_t *net_chunk_bytes(const net_chunk *ch) {
+  return ch->shared ? ch->shared->data : ch->data;
+}
 
 typedef struct net_chunk_pool {
   net_chunk *free;
@@ -74,7 +79,7 @@ struct net_conn {
   uint32_t dirty_next;     /* next index on the flush list */
   uint32_t out_bytes;      /* queued, not yet sent */
   uint32_t ip_slot;        /* entry in the thread's per-IP table, NET_NO_IP if none */
-  uint32_t rate_tokens;    /* request bucket, in thousandths of a token */
+  uint64_t rate_tokens;    /* request bucket, in thousandths of a token (burst x 1000 > 2^32) */
   uint32_t rate_rejected;  /* requests refused in the current abuse window */
   int64_t rate_refill_ms;  /* last refill of the bucket */
   int64_t abuse_window_ms; /* start of the current 10 s abuse window */
@@ -97,7 +102,7 @@ struct net_conn {
 typedef struct net_ip_entry {
   ipnet_addr addr;
   uint32_t open;     /* connections open from this address on this thread */
-  uint32_t tokens;   /* connect bucket, thousandths of a connection */
+  uint64_t tokens;   /* connect bucket, thousandths of a connection */
   int64_t refill_ms; /* last refill; 0 = never used */
 } net_ip_entry;
 

@@ -240,6 +240,41 @@ static bool private_target(const char *ch, size_t len, uint64_t *uid, uint16_t *
   return true;
 }
 
+/*
+ * A publication to a public channel (e.g. "BTCUSDT@trades"): framed here once,
+ * fanned out by the broadcast thread like market data. "delivered" counts the
+ * channel's subscribers over every io thread at this moment.
+ */
+static void publish_public(net_conn *c, const json_token *d, const char *body, unsigned market,
+                           feed_channel channel) {
+  proto_thread *pt = net_conn_thread_ctx(c);
+  char name[FEED_CHANNEL_NAME_MAX];
+  size_t name_len = feed_channel_name(pt->cfg, market, channel, name);
+  size_t raw_len = d->type == JSON_STRING ? d->len + 2 : d->len;
+  const char *raw = body + d->start - (d->type == JSON_STRING ? 1 : 0);
+  char *text = net_scratch(c);
+  int n =
+      snprintf(text, NET_SCRATCH_BYTES, "{\"event\":\"%.*s\",\"ts\":%lld,\"data\":", (int)name_len,
+               name, (long long)net_conn_now_ms(c));
+  if ((size_t)n + raw_len + 1 > NET_SCRATCH_BYTES) {
+    net_http_error_code(c, 413, 1003, "publication too large");
+    return;
+  }
+  memcpy(text + n, raw, raw_len);
+  text[n + raw_len] = '}';
+  net_shared *frame = net_shared_text(text, (size_t)n + raw_len + 1);
+  if (!frame) {
+    net_http_error_code(c, 503, 9001, "out of memory");
+    return;
+  }
+  uint64_t delivered = proto_market_subscribers(pt->shared, market, channel);
+  proto_market_publish(pt, market, channel, frame);
+  char out[64];
+  int len = snprintf(out, sizeof(out), "{\"result\":{\"delivered\":%llu}}",
+                     (unsigned long long)delivered);
+  net_http_respond(c, 200, "application/json", out, (size_t)len);
+}
+
 /* POST /v1/publish {"channel":"1001@account","data":…} (CONNMIX: {"c":…,"d":…}) */
 static void route_publish(net_conn *c, const http_request *req, const char *body, size_t len) {
   (void)req;
@@ -261,10 +296,16 @@ static void route_publish(net_conn *c, const http_request *req, const char *body
     net_http_error_code(c, 400, 1003, "give \"channel\" (a string) and \"data\" (any JSON)");
     return;
   }
+  unsigned market;
+  feed_channel public_channel;
+  if (feed_channel_parse(net_conn_config(c), channel, channel_len, &market, &public_channel)) {
+    publish_public(c, &tokens[data], body, market, public_channel);
+    return;
+  }
   if (!private_target(channel, channel_len, &uid, &sub, &name, &name_len)) {
     net_http_error_code(c, 400, 2001,
-                        "unknown channel: publish to \"<uid>@account\" or \"<uid>@position\" "
-                        "(public channels come with the market-data feed)");
+                        "unknown channel: publish to a public channel (\"BTCUSDT@trades\"…) or to "
+                        "\"<uid>@account\" / \"<uid>@position\"");
     return;
   }
   /* Frame it once: {"event":"@account","ts":…,"data":<data as sent>} */

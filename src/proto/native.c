@@ -57,8 +57,11 @@ bool proto_member_string(const json_doc *doc, uint32_t obj, const char *key, con
 
 static bool authenticate(const request *r, uint64_t uid, uint32_t permissions, bool by_key);
 
+static bool subscribe_name(const request *r, const char *name, size_t len, bool on);
+
 static void native_open(net_conn *c, const http_request *req) {
   const config *cfg = net_conn_config(c);
+  ((proto_conn *)net_conn_state(c))->market_subs = UINT32_MAX;
   json_writer w;
   json_writer_init(&w, net_scratch(c), NET_SCRATCH_BYTES);
   json_write_object_begin(&w);
@@ -76,6 +79,14 @@ static void native_open(net_conn *c, const http_request *req) {
   JSON_WRITE_STRING(&w, BOURSE_VERSION);
   json_write_object_end(&w);
   send_writer(c, &w);
+  /* Peatio style: /ws?stream=BTCUSDT@depth&stream=BTCUSDT@trades subscribes at once. */
+  proto_thread *streams_pt = net_conn_thread_ctx(c);
+  for (http_str rest = req->query, v; streams_pt && http_query_get(rest, "stream", &v);) {
+    request r = {.c = c, .pt = streams_pt, .pc = net_conn_state(c)};
+    subscribe_name(&r, v.ptr, v.len, true);
+    rest.len -= (uint32_t)(v.ptr + v.len - rest.ptr);
+    rest.ptr = v.ptr + v.len;
+  }
   /* Peatio clients send their JWT as a bearer header on the upgrade. */
   const http_str *bearer = http_header_get(req, "authorization");
   proto_thread *pt = net_conn_thread_ctx(c);
@@ -94,7 +105,9 @@ static void native_open(net_conn *c, const http_request *req) {
 
 static void native_close(net_conn *c) {
   proto_thread *pt = net_conn_thread_ctx(c);
-  if (pt) proto_session_remove(pt, c);
+  if (!pt) return;
+  proto_session_remove(pt, c);
+  proto_market_close(pt, c);
 }
 
 /* ---- requests that need no user ---------------------------------------------------- */
@@ -191,14 +204,34 @@ static uint16_t private_channel(const char *name, size_t len) {
   return 0;
 }
 
-/* Applies one channel; false after replying with an error. */
-static bool subscribe_one(const request *r, uint32_t tok, bool on) {
-  const char *name;
-  size_t len;
-  if (!json_string_raw(r->doc, tok, &name, &len)) {
-    proto_fail(r, 1003, "channels are strings such as \"@order\"");
+/* A public market-data channel; false after replying with an error. */
+static bool subscribe_market(const request *r, const char *name, size_t len, bool on) {
+  unsigned market;
+  feed_channel channel;
+  if (!feed_channel_parse(r->pt->cfg, name, len, &market, &channel)) return false;
+  if (!on) {
+    if (proto_market_unsubscribe(r->pt, r->c, market, channel)) r->pc->subscription_count--;
+    return true;
+  }
+  if (r->pc->subscription_count >= r->pt->cfg->limits_max_subscriptions) {
+    proto_fail(r, 2002, "too many subscriptions on this connection (limits.max_subscriptions)");
     return false;
   }
+  int added = proto_market_subscribe(r->pt, r->c, market, channel);
+  if (added < 0) {
+    proto_fail(r, 9001, "out of memory for subscriptions");
+    return false;
+  }
+  r->pc->subscription_count += (uint32_t)added; /* a repeated subscribe counts once */
+  return true;
+}
+
+/* Applies one channel by name; false after replying with an error. */
+static bool subscribe_name(const request *r, const char *name, size_t len, bool on) {
+  unsigned market;
+  feed_channel channel;
+  if (feed_channel_parse(r->pt->cfg, name, len, &market, &channel))
+    return subscribe_market(r, name, len, on);
   uint16_t bit = private_channel(name, len);
   if (!bit) {
     char msg[128];
@@ -229,6 +262,17 @@ static bool subscribe_one(const request *r, uint32_t tok, bool on) {
   return true;
 }
 
+/* Applies one channel given as a JSON token; false after replying with an error. */
+static bool subscribe_one(const request *r, uint32_t tok, bool on) {
+  const char *name;
+  size_t len;
+  if (!json_string_raw(r->doc, tok, &name, &len)) {
+    proto_fail(r, 1003, "channels are strings such as \"BTCUSDT@depth\" or \"@order\"");
+    return false;
+  }
+  return subscribe_name(r, name, len, on);
+}
+
 static void op_subscribe(const request *r, bool on) {
   const json_doc *doc = r->doc;
   uint32_t args = json_object_get(doc, 0, "args", 4);
@@ -253,6 +297,7 @@ static void op_list(const request *r) {
   json_write_array_begin(&w);
   for (unsigned i = 0; i < 5; i++)
     if (r->pc->subscriptions & (1u << i)) json_write_string(&w, names[i], strlen(names[i]));
+  proto_market_list(r->pt, r->pc, &w);
   json_write_array_end(&w);
   proto_reply_end(&w, r);
 }

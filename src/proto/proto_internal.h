@@ -8,6 +8,7 @@
 #define BOURSE_PROTO_INTERNAL_H
 
 #include "bourse/auth.h"
+#include "bourse/broadcast.h"
 #include "bourse/engine_host.h"
 #include "bourse/json.h"
 #include "bourse/proto.h"
@@ -78,8 +79,9 @@ typedef struct proto_conn {
   uint64_t prev_conn, next_conn; /* the uid's sessions on this thread (net_conn ids), 0 = none */
   uint32_t permissions;          /* AUTH_PERM_* */
   uint16_t subscriptions;        /* PROTO_SUB_* */
-  uint16_t subscription_count;
+  uint32_t subscription_count;   /* private and market-data channels */
   uint8_t by_api_key;
+  uint32_t market_subs; /* this connection's market-data entries (market.c), UINT32_MAX = none */
 } proto_conn;
 
 enum {
@@ -118,6 +120,17 @@ typedef struct proto_thread {
   uint64_t query_tag;
   bool query_open;
   char *render; /* scratch for pushes */
+  /* Market data (market.c). */
+  ring *to_broadcast;
+  ring *from_broadcast;
+  ring_waiter *broadcast_waiter;
+  struct proto_market_sub *subs;
+  uint32_t sub_capacity, sub_free;
+  struct proto_lagging *lagging; /* depth subscribers skipping diffs until they drain */
+  uint32_t lagging_count, lagging_capacity;
+  uint32_t *channel_heads;          /* per channel index: first entry, UINT32_MAX = none */
+  _Atomic uint32_t *channel_counts; /* per channel index: subscribers on this thread (read by
+                                       the admin thread to count a publication's deliveries) */
 } proto_thread;
 
 #define PROTO_QUERY_BYTES  (4u << 20)
@@ -146,6 +159,21 @@ void proto_apikey_op(const request *r, const char *name, size_t len);
 unsigned proto_apikey_parse_fields(const json_doc *doc, uint32_t obj, auth_apikey_info *key,
                                    char *why, size_t why_len);
 void proto_apikey_write(json_writer *w, const auth_apikey_info *key, const char *secret);
+
+/* market.c */
+typedef struct proto_market_sub proto_market_sub;
+int proto_market_init(proto_thread *pt);
+void proto_market_free(proto_thread *pt);
+/* 1 subscribed, 0 already was, -1 out of memory. */
+int proto_market_subscribe(proto_thread *pt, net_conn *c, unsigned market, unsigned channel);
+bool proto_market_unsubscribe(proto_thread *pt, net_conn *c, unsigned market, unsigned channel);
+void proto_market_close(proto_thread *pt, net_conn *c);
+void proto_market_list(proto_thread *pt, const proto_conn *pc, json_writer *w);
+unsigned proto_market_poll(proto_thread *pt);
+/* Hands a framed publication for a public channel to the broadcast thread (takes its ref). */
+void proto_market_publish(proto_thread *pt, unsigned market, unsigned channel, net_shared *frame);
+/* Subscribers of a public channel over every io thread (a snapshot). */
+uint64_t proto_market_subscribers(const proto_shared *s, unsigned market, unsigned channel);
 
 /* session.c */
 unsigned proto_publication_deliver(proto_thread *pt, const proto_publication *pub);

@@ -633,6 +633,7 @@ static unsigned thread_poll(void *ctx) {
     ring_release(pt->events, n);
     total += n;
   }
+  total += proto_market_poll(pt);
   return total;
 }
 
@@ -647,6 +648,9 @@ static void *thread_init(void *arg, net_thread *net, unsigned io) {
   pt->commands = engine_host_command_ring(s->engine, io);
   pt->events = engine_host_event_ring(s->engine, io);
   pt->engine_waiter = engine_host_waiter(s->engine);
+  pt->to_broadcast = broadcast_interest_ring(s->broadcast, io);
+  pt->from_broadcast = broadcast_message_ring(s->broadcast, io);
+  pt->broadcast_waiter = broadcast_waiter(s->broadcast);
   pt->pending_capacity = PROTO_PENDING_PER_THREAD;
   pt->pending = calloc(pt->pending_capacity, sizeof(proto_pending));
   uint64_t users = 1024;
@@ -656,11 +660,12 @@ static void *thread_init(void *arg, net_thread *net, unsigned io) {
   pt->query_buf = malloc(PROTO_QUERY_BYTES);
   pt->render = malloc(PROTO_RENDER_BYTES);
   char why[160];
-  if (!pt->pending || !pt->users || !pt->query_buf || !pt->render ||
+  if (!pt->pending || !pt->users || !pt->query_buf || !pt->render || proto_market_init(pt) != 0 ||
       auth_apikey_reader_open(s->keys, &pt->keys, why, sizeof(why)) != AUTH_OK) {
     log_error("io-%u: cannot set up the dialect state (out of memory or API-key store)", io);
     abort(); /* at start-up only: nothing is running yet that could be lost */
   }
+  atomic_store_explicit(&s->threads[io], pt, memory_order_release); /* read by market.c */
   for (uint32_t i = 0; i < pt->pending_capacity; i++)
     pt->pending[i].next_free = i + 1 < pt->pending_capacity ? i + 1 : UINT32_MAX;
   pt->free_pending = 0;
@@ -671,6 +676,7 @@ static void thread_fini(void *ctx) {
   proto_thread *pt = ctx;
   if (!pt) return;
   auth_apikey_reader_close(pt->keys);
+  proto_market_free(pt);
   free(pt->pending);
   free(pt->users);
   free(pt->query_buf);
@@ -683,11 +689,12 @@ net_thread_hooks proto_thread_hooks(proto_shared *s) {
       .init = thread_init, .poll = thread_poll, .fini = thread_fini, .arg = s};
 }
 
-int proto_shared_init(proto_shared *s, const config *cfg, engine_host *host, char *err,
-                      size_t errlen) {
+int proto_shared_init(proto_shared *s, const config *cfg, engine_host *host,
+                      struct broadcast *market_data, char *err, size_t errlen) {
   memset(s, 0, sizeof(*s));
   s->cfg = cfg;
   s->engine = host;
+  s->broadcast = market_data;
   if (auth_jwt_config_init(&s->jwt, cfg->auth_jwt_secret, cfg->auth_jwt_public_key,
                            cfg->auth_jwt_algs, cfg->auth_jwt_leeway_s, cfg->auth_jwt_issuer,
                            cfg->auth_jwt_audience, err, errlen) != 0)

@@ -34,6 +34,17 @@ def test_request_rate(srv):
     ws.close_socket()
 
 
+def test_huge_limits_do_not_wrap(srv):
+    # burst x 1000 thousandths passes 2^32: the bucket must not wrap to a small number.
+    ws = h.WSClient.open(srv.port)
+    for i in range(2000):
+        ping(ws, i)
+    for i in range(2000):
+        r = ws.recv_json()
+        h.check(r.get("op") == "pong" and r.get("id") == i, f"ping {i} under a huge limit: {r}")
+    ws.close_socket()
+
+
 def test_sustained_abuse_closed(srv):
     ws = h.WSClient.open(srv.port)
     # 9 x rate x 10 = 450 refusals close the connection, even within one burst.
@@ -95,6 +106,8 @@ def test_loopback_exempt_by_default(srv):
 
 limited_env = {"BOURSE_LIMITS_REQUESTS_PER_S": "5", "BOURSE_LIMITS_BURST": "5"}
 runner.group("rate", [test_request_rate, test_sustained_abuse_closed], env=limited_env)
+runner.group("huge", [test_huge_limits_do_not_wrap],
+             env={"BOURSE_LIMITS_REQUESTS_PER_S": "10000000", "BOURSE_LIMITS_BURST": "100000000"})
 runner.group("per_ip", [test_per_ip_connections],
              env={"BOURSE_LIMITS_EXEMPT_IPS": "", "BOURSE_LIMITS_CONNECTIONS_PER_IP": "3",
                   "BOURSE_NET_IO_THREADS": "1"})

@@ -293,6 +293,8 @@ def test_ping_flat_out(peer):
     check(j["messages"]["welcomes"] == 20, "ping flat out: a welcome per connection")
     check(j["messages"]["server_pings"] == 20, "ping flat out: the server's pings were seen")
     check(j["latency_us"]["count"] == j["requests"]["replies"], "ping: every reply timed")
+    check(j["send_lag_us"]["max"] == 0, f"ping flat out: no send lag: {j['send_lag_us']}")
+    check(j["orders"] is None and j["setup_error"] is None, "ping: no orders section")
 
 
 def test_ping_open_loop(peer):
@@ -308,6 +310,9 @@ def test_ping_open_loop(peer):
     check(0.8 * rate <= sent <= 1.2 * rate, f"ping at a rate: sent {sent:.0f}/s ~ {rate}")
     check(j["errors"]["total"] == 0, f"ping at a rate: no errors: {j['errors']}")
     check(latency_ordered(j), f"ping at a rate: percentiles ordered: {j['latency_us']}")
+    lag = j["send_lag_us"]
+    check(lag["count"] == j["requests"]["sent_in_window"] and lag["max"] <= j["latency_us"]["max"],
+          f"ping at a rate: a send lag per request of the window, below the latency: {lag}")
 
 
 def test_message(peer):

@@ -15,8 +15,10 @@ errors, and the asset a deposit reply shows.
 """
 import json
 import os
+import socket
 import subprocess
 import sys
+import threading
 from decimal import Decimal
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -207,6 +209,49 @@ def test_money_conserved(srv):
             f"trades happened, so the fee account holds fees: {fees}")
 
 
+def mute_peer(listener):
+    """Accepts WebSocket upgrades, then reads and never answers: set-up that never ends."""
+    conns = []
+    while True:
+        try:
+            c, _ = listener.accept()
+        except OSError:
+            break
+        head = b""
+        while b"\r\n\r\n" not in head:
+            data = c.recv(4096)
+            if not data:
+                break
+            head += data
+        key = [line.split(b":", 1)[1].strip() for line in head.split(b"\r\n")
+               if line.lower().startswith(b"sec-websocket-key:")]
+        if key:
+            c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                      b"Connection: Upgrade\r\nSec-WebSocket-Accept: " +
+                      h.ws_accept(key[0].decode()).encode() + b"\r\n\r\n")
+        conns.append(c)  # kept open, never read again
+
+
+def test_setup_timeout():
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    port = listener.getsockname()[1]
+    threading.Thread(target=mute_peer, args=(listener,), daemon=True).start()
+    try:
+        r = load(["-s", "orders", "-c", "3", "-t", "1", "--jwt-secret", SECRET,
+                  "--connect-timeout", "0.5", "-d", "0.2", "-w", "0", "--json",
+                  f"ws://127.0.0.1:{port}/ws"])
+        j = json.loads(r.stdout)
+    finally:
+        listener.close()
+    h.check(j["connections"]["failures"]["timeout"] == 3 and j["connections"]["opened"] == 0,
+            f"set-up never answered: 3 timeouts: {j['connections']}")
+    h.check("set-up not answered" in (j["setup_error"] or ""),
+            f"set-up never answered: said so: {j['setup_error']!r}")
+    h.check(r.returncode == 1, f"set-up never answered: exit status 1, got {r.returncode}")
+
+
 def test_usage_errors():
     url = "ws://127.0.0.1:1/ws"
     for args, what in [
@@ -234,6 +279,7 @@ def test_usage_errors():
 def main():
     runner = h.Runner("load_orders")
     runner.run(test_usage_errors)
+    runner.run(test_setup_timeout)
     runner.group("orders", [test_open_loop, test_flat_out, test_too_small_deposits,
                             test_wrong_secret, test_admin_failures, test_deposit_reply_asset,
                             test_money_conserved], env=ENV)

@@ -48,7 +48,24 @@ def test_publish_reaches_every_thread(srv):
     h.check(frame is None, f"another user's session got nothing: {frame}")
 
 
-runner.group("two_threads", [test_publish_reaches_every_thread],
+def test_publish_public_channel(srv):
+    subs = []
+    for i in range(6):
+        ws = h.WSClient.open(srv.port)
+        ws.send_text(json.dumps({"op": "subscribe", "id": 1, "args": ["ETHBTC@trades"]}))
+        h.check(ws.recv_json().get("result") is True, f"subscriber {i} subscribed")
+        subs.append(ws)
+    result = admin_ok(srv, "POST", "/v1/publish", {"c": "ETHBTC@trades", "d": [{"note": "hi"}]})
+    h.check(result == {"delivered": 6}, f"public publication counted per subscriber: {result}")
+    for i, ws in enumerate(subs):
+        msg = ws.recv_json()
+        h.check(msg.get("event") == "ETHBTC@trades" and msg.get("data") == [{"note": "hi"}],
+                f"subscriber {i} got the public publication: {msg}")
+    result = admin_ok(srv, "POST", "/v1/publish", {"channel": "BTCUSDT@ticker", "data": 1})
+    h.check(result == {"delivered": 0}, f"a channel nobody follows: {result}")
+
+
+runner.group("two_threads", [test_publish_reaches_every_thread, test_publish_public_channel],
              env={"BOURSE_NET_IO_THREADS": "2", "BOURSE_AUTH_JWT_SECRET": SECRET,
                   "BOURSE_LIMITS_REQUESTS_PER_S": "1000000", "BOURSE_LIMITS_BURST": "1000000"})
 sys.exit(runner.finish())

@@ -6,7 +6,8 @@
  * receive, close), wsclient.c (client side of RFC 6455: handshake and
  * frames), scenario.c (the scenario table and the request/reply machinery),
  * orders.c (the orders scenario), account.c (JWT minting and the admin
- * deposits the orders scenario needs before a run), report.c (merging
+ * deposits the orders scenario needs before a run), subscribe.c (the
+ * subscribe scenario), publish.c (its publisher thread), report.c (merging
  * per-thread statistics, the table and the JSON object).
  *
  * Threads: the main thread parses options, starts one worker per --threads,
@@ -63,7 +64,8 @@ typedef struct load_deposit {
  * price_scale decimals, a quantity as lots x lot_units at qty_scale.
  */
 typedef struct load_orders_options {
-  bool given;             /* any orders option was given */
+  bool given;             /* any orders-only option was given */
+  bool account_given;     /* --jwt-secret, --uid-base, --admin-url or --admin-token */
   const char *jwt_secret; /* HS256 secret the server has as auth.jwt_secret */
   uint64_t uid_base;      /* connection i authenticates as uid_base + i */
   const char *admin_url;  /* http://HOST:PORT of the admin API; NULL = no deposits */
@@ -87,6 +89,26 @@ typedef struct load_orders_options {
   uint64_t walk_seed; /* the same walk in every worker */
   char run_tag[10];   /* client_id prefix, unique per run: "L" + 8 hex */
 } load_orders_options;
+
+/* Most bytes of the subscribe op built from --channels. */
+#define LOAD_SUBSCRIBE_MSG_MAX 2048
+
+/* Options of the subscribe scenario (and its publisher). */
+typedef struct load_subscribe_options {
+  bool given;           /* any subscribe option was given */
+  bool raw;             /* --raw: no welcome, no subscribe op, data messages are the bodies */
+  const char *channels; /* --channels, comma list, as given */
+  char subscribe_msg[LOAD_SUBSCRIBE_MSG_MAX]; /* {"op":"subscribe",...}, built by the check */
+  size_t subscribe_len;
+  bool same_uid; /* --uid: every connection logs in as `uid` */
+  uint64_t uid;
+  double publish_rate;         /* publications/s, 0 = no built-in publisher */
+  const char *publish_channel; /* bourse: the "channel" of POST /v1/publish */
+  const char *publish_path;    /* path of the publish request */
+  char publish_channel_buf[48];
+  uint32_t publish_pipeline; /* most publish requests outstanding on the connection */
+  uint32_t publish_pad;      /* bytes of padding in each published body */
+} load_subscribe_options;
 
 typedef struct load_options {
   const struct load_scenario *scenario;
@@ -115,6 +137,7 @@ typedef struct load_options {
   int server_pid; /* 0 = none */
   bool json;
   load_orders_options orders;
+  load_subscribe_options subscribe;
 } load_options;
 
 /* ------------------------------------------------------------- statistics */
@@ -122,7 +145,7 @@ typedef struct load_options {
 /* Why a connection never opened. */
 typedef enum load_fail {
   LOAD_FAIL_REFUSED,   /* ECONNREFUSED: nothing listens there */
-  LOAD_FAIL_TIMEOUT,   /* no connect or handshake within --connect-timeout */
+  LOAD_FAIL_TIMEOUT,   /* no connect, handshake (or set-up) within --connect-timeout */
   LOAD_FAIL_ADDRESS,   /* EADDRNOTAVAIL/EADDRINUSE: out of source ports; use --source-ips */
   LOAD_FAIL_FD_LIMIT,  /* EMFILE/ENFILE/ENOBUFS/ENOMEM creating the socket */
   LOAD_FAIL_RESET,     /* ECONNRESET/EPIPE during connect or handshake */
@@ -183,6 +206,16 @@ typedef struct load_orders_stats {
   uint64_t unexpected;                         /* error replies not expected, any phase */
 } load_orders_stats;
 
+/* What the subscribe scenario counts. "Stamped" messages carry the
+ * publisher's "t" (ns since the epoch); "window" = stamped in the window. */
+typedef struct load_subscribe_stats {
+  uint64_t delivered;        /* stamped messages published in the window, received */
+  uint64_t delivered_total;  /* stamped messages, any phase */
+  uint64_t stamped_late;     /* stamped before the window (warmup) or after it */
+  uint64_t server_ts;        /* unstamped pushes with a server "ts" (ms) */
+  histogram server_ts_delay; /* ns, receive time - server ts, pushes received in the window */
+} load_subscribe_stats;
+
 typedef struct load_stats {
   uint64_t attempts; /* connections started */
   uint64_t opened;   /* handshakes completed */
@@ -208,6 +241,7 @@ typedef struct load_stats {
   histogram connect_ns;  /* TCP connect start to handshake complete */
   char setup_error[200]; /* why the last LOAD_FAIL_SETUP happened */
   load_orders_stats orders;
+  load_subscribe_stats subscribe;
 } load_stats;
 
 /* ------------------------------------------------------------ connections */
@@ -266,6 +300,7 @@ typedef struct load_shared {
   _Atomic uint32_t settled;      /* connections opened or failed, all workers */
   _Atomic uint32_t opened;       /* connections opened, all workers */
   _Atomic uint32_t workers_done; /* workers that left their loop */
+  int64_t wall_offset_ns;        /* CLOCK_REALTIME - CLOCK_MONOTONIC, taken once at start */
 } load_shared;
 
 typedef enum load_phase {
@@ -442,6 +477,56 @@ bool load_orders_compose(load_thread *t, load_conn *c, uint64_t seq, uint64_t in
 /* Name of an order op ("place", "cancel", "amend"). */
 const char *load_order_op_name(load_order_op op);
 
+/* ------------------------------------------ subscribe scenario (subscribe.c) */
+
+/* c->ext of the subscribe scenario. */
+typedef struct load_subscribe_conn {
+  uint8_t setup_pending; /* set-up replies still awaited, one bit each */
+} load_subscribe_conn;
+
+/* The subscribe scenario's hooks (its row in load_scenarios). */
+int load_subscribe_check(load_options *opt, char *err, size_t errlen);
+void load_subscribe_on_open(load_thread *t, load_conn *c);
+void load_subscribe_on_message(load_thread *t, load_conn *c, const uint8_t *msg, size_t len,
+                               bool text);
+
+/*
+ * Finds the publisher stamp "t":<digits> in msg and stores it in *t_ns.
+ * Returns false when msg has none (or it overflows 64 bits).
+ */
+bool load_subscribe_find_stamp(const uint8_t *msg, size_t len, uint64_t *t_ns);
+
+/* ------------------------------------------------ the publisher (publish.c) */
+
+/* What the publisher counted. */
+typedef struct load_publish_stats {
+  uint64_t sent;          /* publications sent, any phase */
+  uint64_t sent_window;   /* with their intended time in the window */
+  uint64_t ok;            /* 2xx responses */
+  uint64_t failed;        /* other responses */
+  uint64_t unanswered;    /* requests without a response at the end */
+  uint64_t late;          /* publications that waited for a free pipeline slot */
+  uint64_t delivered_sum; /* sum of "delivered":N in bourse's replies */
+  bool delivered_seen;    /* some reply carried "delivered" */
+  int last_status;        /* of the last non-2xx response, 0 = none */
+  char last_error[200];   /* its body, or why the connection failed */
+  histogram response;     /* ns, intended time -> response */
+} load_publish_stats;
+
+/* The publisher thread: --publish-rate publications/s over one keep-alive
+ * HTTP/1.1 connection, from warmup start to the end of the window. */
+typedef struct load_publisher {
+  const load_options *opt;
+  load_shared *shared;
+  thread_handle handle;
+  bool started;
+  uint64_t late_k; /* the last publication counted as waiting for the pipeline */
+  load_publish_stats stats;
+} load_publisher;
+
+/* Publisher thread body (thread_fn, arg: load_publisher *). */
+void load_publisher_main(void *arg);
+
 /* ------------------------------------------------------------- account.c */
 
 /*
@@ -588,9 +673,10 @@ uint64_t load_prng_next(uint64_t *state);
 typedef struct load_run {
   const load_options *opt;
   load_stats total;
-  long deposits;        /* orders: deposit requests made before the run, -1 = none */
-  double deposit_s;     /* how long they took */
-  uint64_t measured_ns; /* window length actually run (shorter when interrupted) */
+  const load_publish_stats *publish; /* subscribe with --publish-rate, else NULL */
+  long deposits;                     /* orders: deposit requests made before the run, -1 = none */
+  double deposit_s;                  /* how long they took */
+  uint64_t measured_ns;              /* window length actually run (shorter when interrupted) */
   bool interrupted;
   long rss_before, rss_after; /* bytes, -1 = unknown */
   const char *fatal;          /* set when workers could not run */

@@ -275,8 +275,7 @@ static void start_connections(load_thread *t) {
 
 static void check_connect_timeouts(load_thread *t) {
   while (t->scan_from < t->next_start) {
-    uint8_t s = t->conns[t->scan_from].state;
-    if (s == LOAD_CONN_CONNECTING || s == LOAD_CONN_HANDSHAKE) break;
+    if (conn_pending(&t->conns[t->scan_from])) break;
     t->scan_from++;
   }
   for (uint32_t i = t->scan_from; i < t->next_start; i++) {
@@ -461,7 +460,7 @@ static void on_handshake_bytes(load_thread *t, load_conn *c) {
   memmove(c->rbuf, c->rbuf + header_len, c->rlen - header_len);
   c->rlen -= (uint32_t)header_len;
   conn_open(t, c);
-  if (c->state == LOAD_CONN_OPEN) parse_frames(t, c);
+  if (conn_live(c)) parse_frames(t, c);
 }
 
 static void on_recv(load_thread *t, load_conn *c, int res) {

@@ -34,8 +34,9 @@ static const char usage_text[] =
     "  ping      native {\"op\":\"ping\",\"id\":N} round trips (the default)\n"
     "  message   any text (--message, {id} = sequence number); a reply contains --expect\n"
     "  orders    authenticated users place, amend and cancel limit orders around a moving mid\n"
+    "  subscribe subscribe to channels, count pushes and their latency; optional publisher\n"
     "\n"
-    "  -s, --scenario NAME        connect, ping, message or orders\n"
+    "  -s, --scenario NAME        connect, ping, message, orders or subscribe\n"
     "  -c, --connections N        connections to open (default 100)\n"
     "  -t, --threads N            worker threads (default: one per CPU)\n"
     "  -d, --duration SECONDS     measured window (default 10)\n"
@@ -69,6 +70,17 @@ static const char usage_text[] =
     "      --cross-pct P          % of orders priced through the mid, so they trade (default 10)\n"
     "      --cancel-pct P         % of requests that cancel an open order (default 30)\n"
     "      --amend-pct P          % of requests that amend one (default 30); the rest place\n"
+    "\n"
+    "subscribe scenario (docs/LOAD.md; also --jwt-secret, --uid-base, --admin-url, "
+    "--admin-token):\n"
+    "      --channels A[,B...]    channels subscribed to after the welcome (one subscribe op)\n"
+    "      --uid U                every connection logs in as uid U (default: --uid-base + i)\n"
+    "      --raw                  a raw pub/sub server (nchan): no welcome, no subscribe op\n"
+    "      --publish-rate R       built-in publisher: R publications/s to --admin-url\n"
+    "      --publish-channel C    channel published to (default <uid>@account with --uid)\n"
+    "      --publish-path P       request path (default /v1/publish; --raw: required)\n"
+    "      --publish-pipeline K   most publish requests outstanding (default 64)\n"
+    "      --publish-pad BYTES    padding added to each published body (default 0)\n"
     "  -V, --version              print the version\n"
     "  -h, --help                 this text\n"
     "\n"
@@ -98,6 +110,14 @@ enum {
   OPT_CROSS_PCT,
   OPT_CANCEL_PCT,
   OPT_AMEND_PCT,
+  OPT_CHANNELS,
+  OPT_UID,
+  OPT_RAW,
+  OPT_PUBLISH_RATE,
+  OPT_PUBLISH_CHANNEL,
+  OPT_PUBLISH_PATH,
+  OPT_PUBLISH_PIPELINE,
+  OPT_PUBLISH_PAD,
 };
 
 static const struct option long_options[] = {
@@ -132,6 +152,14 @@ static const struct option long_options[] = {
     {"cross-pct", required_argument, NULL, OPT_CROSS_PCT},
     {"cancel-pct", required_argument, NULL, OPT_CANCEL_PCT},
     {"amend-pct", required_argument, NULL, OPT_AMEND_PCT},
+    {"channels", required_argument, NULL, OPT_CHANNELS},
+    {"uid", required_argument, NULL, OPT_UID},
+    {"raw", no_argument, NULL, OPT_RAW},
+    {"publish-rate", required_argument, NULL, OPT_PUBLISH_RATE},
+    {"publish-channel", required_argument, NULL, OPT_PUBLISH_CHANNEL},
+    {"publish-path", required_argument, NULL, OPT_PUBLISH_PATH},
+    {"publish-pipeline", required_argument, NULL, OPT_PUBLISH_PIPELINE},
+    {"publish-pad", required_argument, NULL, OPT_PUBLISH_PAD},
     {"version", no_argument, NULL, 'V'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -269,6 +297,7 @@ static void set_defaults(load_options *o) {
   oo->cross_pct = 10;
   oo->cancel_pct = 30;
   oo->amend_pct = 30;
+  o->subscribe.publish_pipeline = 64;
   char err[64];
   load_deposits_parse(oo, "USDT=1000000,BTC=1000", err, sizeof(err));
 }
@@ -278,7 +307,11 @@ static int apply_orders_option(load_options *o, int c, const char *arg) {
   load_orders_options *oo = &o->orders;
   char err[256];
   uint32_t u;
-  oo->given = true;
+  /* login and admin options serve the subscribe scenario too */
+  if (c == OPT_JWT_SECRET || c == OPT_UID_BASE || c == OPT_ADMIN_URL || c == OPT_ADMIN_TOKEN)
+    oo->account_given = true;
+  else
+    oo->given = true;
   switch (c) {
   case OPT_JWT_SECRET:
     oo->jwt_secret = arg;
@@ -331,6 +364,49 @@ static int apply_orders_option(load_options *o, int c, const char *arg) {
   return usage_error("%s", "unknown option");
 }
 
+/* Handles one option of the subscribe scenario; returns 0 or an exit status. */
+static int apply_subscribe_option(load_options *o, int c, const char *arg) {
+  load_subscribe_options *so = &o->subscribe;
+  so->given = true;
+  switch (c) {
+  case OPT_CHANNELS:
+    so->channels = arg;
+    return 0;
+  case OPT_UID: {
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(arg, &end, 10);
+    if (errno || end == arg || *end || *arg == '-' || v < 1 || v > (unsigned long long)INT64_MAX)
+      return usage_error("bad --uid '%s' (a positive integer)", arg);
+    so->uid = v;
+    so->same_uid = true;
+    return 0;
+  }
+  case OPT_RAW:
+    so->raw = true;
+    return 0;
+  case OPT_PUBLISH_RATE:
+    if (!parse_number(arg, 1e7, &so->publish_rate) || so->publish_rate <= 0)
+      return usage_error("bad --publish-rate '%s' (a positive number)", arg);
+    return 0;
+  case OPT_PUBLISH_CHANNEL:
+    so->publish_channel = arg;
+    return 0;
+  case OPT_PUBLISH_PATH:
+    so->publish_path = arg;
+    return 0;
+  case OPT_PUBLISH_PIPELINE:
+    return parse_u32(arg, 1, 4096, &so->publish_pipeline)
+               ? 0
+               : usage_error("bad --publish-pipeline '%s' (1 .. 4096)", arg);
+  case OPT_PUBLISH_PAD:
+    return parse_u32(arg, 0, 1000, &so->publish_pad)
+               ? 0
+               : usage_error("bad --publish-pad '%s' (0 .. 1000)", arg);
+  }
+  return usage_error("%s", "unknown option");
+}
+
 /* Handles one option; returns 0 or an exit status. */
 static int apply_option(load_options *o, int c, const char *arg, bool *threads_given) {
   uint32_t u;
@@ -338,7 +414,7 @@ static int apply_option(load_options *o, int c, const char *arg, bool *threads_g
   case 's':
     o->scenario = load_scenario_find(arg);
     if (!o->scenario)
-      return usage_error("unknown scenario '%s' (connect, ping, message, orders)", arg);
+      return usage_error("unknown scenario '%s' (connect, ping, message, orders, subscribe)", arg);
     return 0;
   case 'c':
     if (!parse_u32(arg, 1, 10000000, &o->connections))
@@ -389,6 +465,7 @@ static int apply_option(load_options *o, int c, const char *arg, bool *threads_g
     return 0;
   }
   if (c >= OPT_JWT_SECRET && c <= OPT_AMEND_PCT) return apply_orders_option(o, c, arg);
+  if (c >= OPT_CHANNELS && c <= OPT_PUBLISH_PAD) return apply_subscribe_option(o, c, arg);
   return usage_error("%s", "unknown option");
 }
 
@@ -399,8 +476,16 @@ static int check_options(load_options *o, bool threads_given) {
     return usage_error("%s", err);
   if (!o->scenario->requests && (o->message || o->expect))
     return usage_error("--message and --expect belong to the %s scenario", "message");
-  if (o->orders.given && o->scenario->compose != load_orders_compose)
-    return usage_error("--jwt-secret, --deposit, --market ... belong to the %s scenario", "orders");
+  bool orders = o->scenario->compose == load_orders_compose;
+  bool subscribe = o->scenario->on_message == load_subscribe_on_message;
+  if (o->orders.given && !orders)
+    return usage_error("--deposit, --market, --mid ... belong to the %s scenario", "orders");
+  if (o->orders.account_given && !orders && !subscribe)
+    return usage_error("%s", "--jwt-secret, --uid-base, --admin-url and --admin-token belong to "
+                             "the orders and subscribe scenarios");
+  if (o->subscribe.given && !subscribe)
+    return usage_error("--channels, --raw, --publish-rate ... belong to the %s scenario",
+                       "subscribe");
   if ((o->orders.deposit_given || o->orders.admin_token) && !o->orders.admin_url)
     return usage_error("%s", "--deposit and --admin-token need --admin-url");
   if (o->source_ip_count && o->target.ss_family != AF_INET)
@@ -587,6 +672,7 @@ static int run_load(load_options *o) {
   }
   thread_signals_block(); /* workers inherit the mask; only main sees the signals */
   shared->start_ns = clock_mono_ns();
+  shared->wall_offset_ns = clock_wall_ns() - (int64_t)clock_mono_ns();
   for (unsigned i = 0; i < o->threads; i++) {
     char name[16];
     snprintf(name, sizeof(name), "load-%u", i);
@@ -597,7 +683,21 @@ static int run_load(load_options *o) {
       atomic_fetch_add(&shared->workers_done, 1);
     }
   }
+  static load_publisher publisher;
+  if (o->subscribe.publish_rate > 0) {
+    publisher = (load_publisher){.opt = o, .shared = shared};
+    int rc = thread_start(&publisher.handle, "load-publish", -1, load_publisher_main, &publisher);
+    if (rc != 0) {
+      fprintf(stderr, "bourse-load: cannot start the publisher: %s\n", strerror(rc));
+      return 1;
+    }
+    publisher.started = true;
+  }
   coordinate(o, shared, &run);
+  if (publisher.started) {
+    thread_join(&publisher.handle);
+    run.publish = &publisher.stats;
+  }
   static char fatal[256];
   for (unsigned i = 0; i < o->threads; i++) {
     thread_join(&workers[i].handle);
@@ -620,7 +720,10 @@ static int run_load(load_options *o) {
   for (unsigned i = 0; i < o->threads; i++) load_thread_release(&workers[i]);
   free(workers);
   free(shared);
-  bool clean = !run.fatal && failed == 0 && errors == 0 && run.total.opened == o->connections;
+  bool publish_ok = !run.publish || (run.publish->failed == 0 && run.publish->unanswered == 0 &&
+                                     run.publish->sent > 0 && !run.publish->last_error[0]);
+  bool clean =
+      !run.fatal && failed == 0 && errors == 0 && run.total.opened == o->connections && publish_ok;
   return clean ? 0 : 1;
 }
 

@@ -41,6 +41,7 @@ void load_stats_init(load_stats *s) {
   histogram_init(&s->connect_ns);
   histogram_init(&s->send_lag);
   for (int i = 0; i < LOAD_ORDER_OPS; i++) histogram_init(&s->orders.latency[i]);
+  histogram_init(&s->subscribe.server_ts_delay);
 }
 
 static void orders_stats_merge(load_orders_stats *into, const load_orders_stats *from) {
@@ -92,6 +93,11 @@ void load_stats_merge(load_stats *into, const load_stats *from) {
   histogram_merge(&into->send_lag, &from->send_lag);
   if (from->setup_error[0]) memcpy(into->setup_error, from->setup_error, sizeof(into->setup_error));
   orders_stats_merge(&into->orders, &from->orders);
+  into->subscribe.delivered += from->subscribe.delivered;
+  into->subscribe.delivered_total += from->subscribe.delivered_total;
+  into->subscribe.stamped_late += from->subscribe.stamped_late;
+  into->subscribe.server_ts += from->subscribe.server_ts;
+  histogram_merge(&into->subscribe.server_ts_delay, &from->subscribe.server_ts_delay);
 }
 
 /* ----------------------------------------------------------- derived figures */
@@ -201,8 +207,10 @@ static const char *code_meaning(int code, load_order_op op, bool expected) {
     return "limit reached: raise the server's limits.requests_per_s, limits.burst and "
            "limits.max_open_orders";
   case 9001:
+    return "engine capacity exhausted";
   case 9002:
-    return "server busy";
+    return "server busy: the engine's command queue or the io thread's table of pending "
+           "requests was full (the engine fell behind, e.g. descheduled)";
   default:
     return "";
   }
@@ -279,6 +287,58 @@ static void print_orders(const load_run *run, FILE *out, double window) {
   }
 }
 
+/* ------------------------------------------------------------- subscribe */
+
+static bool is_subscribe(const load_options *o) {
+  return o->scenario->on_message == load_subscribe_on_message;
+}
+
+/* Publications of the window times the connections that were open. */
+static uint64_t expected_deliveries(const load_run *run) {
+  return run->publish ? run->publish->sent_window * run->total.opened : 0;
+}
+
+static void print_subscribe(const load_run *run, FILE *out, double window) {
+  const load_options *o = run->opt;
+  const load_subscribe_options *so = &o->subscribe;
+  const load_subscribe_stats *st = &run->total.subscribe;
+  if (so->raw)
+    fprintf(out, "  subscribe   raw (the URL names the channel)\n");
+  else
+    fprintf(out, "  subscribe   %s%s\n", so->subscribe_msg,
+            o->orders.jwt_secret ? (so->same_uid ? "  (all logged in as one uid)"
+                                                 : "  (each logged in as its own uid)")
+                                 : "");
+  const load_publish_stats *p = run->publish;
+  if (p) {
+    fprintf(out,
+            "  publisher   %.0f/s to %s%s: sent %llu (window %llu), ok %llu, failed %llu, "
+            "unanswered %llu, waited for the pipeline %llu\n",
+            so->publish_rate, o->orders.admin_url, so->publish_path, (unsigned long long)p->sent,
+            (unsigned long long)p->sent_window, (unsigned long long)p->ok,
+            (unsigned long long)p->failed, (unsigned long long)p->unanswered,
+            (unsigned long long)p->late);
+    if (p->delivered_seen)
+      fprintf(out, "  server says delivered %llu (all phases)\n",
+              (unsigned long long)p->delivered_sum);
+    if (p->last_error[0]) fprintf(out, "  !! publish  HTTP %d %s\n", p->last_status, p->last_error);
+    print_percentiles(out, "publish rtt", &p->response);
+  }
+  fprintf(out, "  delivered   %llu in the window (%.0f msg/s)", (unsigned long long)st->delivered,
+          per_second(st->delivered, window));
+  if (p) {
+    uint64_t want = expected_deliveries(run);
+    fprintf(out, " of %llu expected (%llu missing)", (unsigned long long)want,
+            (unsigned long long)(want > st->delivered ? want - st->delivered : 0));
+  }
+  fprintf(out, "; outside the window %llu\n", (unsigned long long)st->stamped_late);
+  print_percentiles(out, "latency", &run->total.latency);
+  if (st->server_ts) {
+    fprintf(out, "  server ts   %llu unstamped pushes\n", (unsigned long long)st->server_ts);
+    print_percentiles(out, "ts delay", &st->server_ts_delay);
+  }
+}
+
 void load_report_table(const load_run *run, FILE *out) {
   const load_options *o = run->opt;
   const load_stats *s = &run->total;
@@ -313,6 +373,7 @@ void load_report_table(const load_run *run, FILE *out) {
     if (o->rate > 0) print_percentiles(out, "send lag", &s->send_lag);
   }
   if (o->scenario->compose == load_orders_compose) print_orders(run, out, window);
+  if (is_subscribe(o)) print_subscribe(run, out, window);
   fprintf(out, "  errors      ");
   if (total_errors(s) == 0) fprintf(out, "none");
   for (int i = 0; i < LOAD_ERR_COUNT; i++)
@@ -434,6 +495,43 @@ static void json_orders(const load_run *run, FILE *out, double window) {
           (unsigned long long)st->codes_other, (unsigned long long)st->unexpected);
 }
 
+static void json_subscribe(const load_run *run, FILE *out, double window) {
+  const load_options *o = run->opt;
+  const load_subscribe_options *so = &o->subscribe;
+  const load_subscribe_stats *st = &run->total.subscribe;
+  fprintf(out, "{\"raw\":%s,\"channels\":", so->raw ? "true" : "false");
+  json_string(out, so->channels);
+  fprintf(out,
+          ",\"delivered\":%llu,\"delivered_per_s\":%.1f,\"delivered_total\":%llu,"
+          "\"outside_window\":%llu,\"server_ts_pushes\":%llu,\"server_ts_delay_us\":",
+          (unsigned long long)st->delivered, per_second(st->delivered, window),
+          (unsigned long long)st->delivered_total, (unsigned long long)st->stamped_late,
+          (unsigned long long)st->server_ts);
+  json_percentiles(out, &st->server_ts_delay);
+  const load_publish_stats *p = run->publish;
+  if (!p) {
+    fprintf(out, ",\"expected\":null,\"publish\":null}");
+    return;
+  }
+  fprintf(out,
+          ",\"expected\":%llu,\"publish\":{\"rate\":%.3f,\"sent\":%llu,\"sent_in_window\":%llu,"
+          "\"ok\":%llu,\"failed\":%llu,\"unanswered\":%llu,\"waited\":%llu,"
+          "\"server_delivered\":",
+          (unsigned long long)expected_deliveries(run), so->publish_rate,
+          (unsigned long long)p->sent, (unsigned long long)p->sent_window,
+          (unsigned long long)p->ok, (unsigned long long)p->failed,
+          (unsigned long long)p->unanswered, (unsigned long long)p->late);
+  if (p->delivered_seen)
+    fprintf(out, "%llu", (unsigned long long)p->delivered_sum);
+  else
+    fprintf(out, "null");
+  fprintf(out, ",\"last_status\":%d,\"last_error\":", p->last_status);
+  json_string(out, p->last_error[0] ? p->last_error : NULL);
+  fprintf(out, ",\"rtt_us\":");
+  json_percentiles(out, &p->response);
+  fprintf(out, "}}");
+}
+
 void load_report_json(const load_run *run, FILE *out) {
   const load_options *o = run->opt;
   const load_stats *s = &run->total;
@@ -491,6 +589,11 @@ void load_report_json(const load_run *run, FILE *out) {
   fprintf(out, ",\"orders\":");
   if (o->scenario->compose == load_orders_compose)
     json_orders(run, out, window);
+  else
+    fprintf(out, "null");
+  fprintf(out, ",\"subscribe\":");
+  if (is_subscribe(o))
+    json_subscribe(run, out, window);
   else
     fprintf(out, "null");
   fprintf(out,

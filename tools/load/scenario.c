@@ -432,6 +432,18 @@ const load_scenario load_scenarios[] = {
         .on_tick = load_requests_tick,
         .compose = load_orders_compose,
     },
+    {
+        .name = "subscribe",
+        .help = "subscribe to --channels and measure what is pushed (rate, latency)",
+        .requests = false,
+        .setup = true,
+        .conn_state_size = sizeof(load_subscribe_conn),
+        .check = load_subscribe_check,
+        .conn_init = NULL,
+        .on_open = load_subscribe_on_open,
+        .on_message = load_subscribe_on_message,
+        .on_tick = NULL,
+    },
 };
 const size_t load_scenario_count = sizeof(load_scenarios) / sizeof(load_scenarios[0]);
 

@@ -1,0 +1,217 @@
+#!/bin/bash
+# fanout_bench.sh: fan-out benchmark, bourse vs nginx + nchan, side by side in one run.
+#
+# usage: bench/fanout_bench.sh [build-dir] [runs]
+#
+# The same N WebSocket subscribers (bourse-load -s subscribe) and the same publish rate
+# (bourse-load's built-in publisher, HTTP/1.1 keep-alive, pipelined) against:
+#   (a) bourse: every subscriber logs in as one uid U and subscribes to @account; the
+#       publisher POSTs {"channel":"U@account","data":{"t":…}} to /v1/publish on the admin
+#       port, so each publication reaches all N sessions (the fan-out path a private
+#       channel uses; public channels are fed by the broadcast thread and cannot be
+#       published to).
+#   (b) nginx with nchan (Debian's libnginx-mod-nchan): WebSocket subscribers on /sub,
+#       HTTP publisher on /pub, one channel; subscribers get the published bodies (--raw).
+# Latency is receive time minus the publisher's stamp (the publication's intended time),
+# identical for both. Each run alternates the two servers; medians over the runs.
+#
+# Environment knobs (defaults in brackets):
+#   FANOUT_SUBSCRIBERS [10000]  FANOUT_RATE [20] publications/s (each goes to every subscriber)
+#   FANOUT_DURATION [10] s      FANOUT_WARMUP [2] s   FANOUT_THREADS [2] load threads
+#   FANOUT_WORKERS [1]          bourse io threads = nginx worker processes
+#   FANOUT_SWEEP ["40 80 160"]  extra publish rates: the highest rate each server sustains
+#                               with p99 <= FANOUT_P99_MS [5] and no loss ("capacity")
+#   FANOUT_NO_INSTALL=1         never apt-get install nginx/nchan (skip the peer if missing)
+# Needs: python3 (JSON), and a hard open-file limit above N + a few hundred (ulimit -Hn).
+set -uo pipefail
+
+BUILD=${1:-build}
+RUNS=${2:-3}
+N=${FANOUT_SUBSCRIBERS:-10000}
+RATE=${FANOUT_RATE:-20}
+DUR=${FANOUT_DURATION:-10}
+WARMUP=${FANOUT_WARMUP:-2}
+THREADS=${FANOUT_THREADS:-2}
+WORKERS=${FANOUT_WORKERS:-1}
+SWEEP=${FANOUT_SWEEP-40 80 160}
+P99_MS=${FANOUT_P99_MS:-5}
+LOAD="$BUILD/bourse-load"
+SERVER="$BUILD/bourse"
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+SECRET="fanout-bench-secret-0123456789abcdef"
+TOKEN="fanout-bench-admin-token-0123456789abcdef"
+UID_ALL=424242
+
+[ -x "$LOAD" ] && [ -x "$SERVER" ] || { echo "build $BUILD first (bourse, bourse-load)" >&2; exit 2; }
+ulimit -n "$(ulimit -Hn)"
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((N + 300)) ]; then
+  echo "open-file limit $(ulimit -n) is below $N subscribers + 300: lower FANOUT_SUBSCRIBERS" >&2
+  exit 2
+fi
+
+# --- the peer: install nginx + nchan only when missing, non-interactive ---------------------
+NCHAN_SO=/usr/lib/nginx/modules/ngx_nchan_module.so
+if ! command -v nginx >/dev/null || [ ! -f "$NCHAN_SO" ]; then
+  if [ -z "${FANOUT_NO_INSTALL:-}" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing nginx-light and libnginx-mod-nchan (Debian packages)" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      nginx-light libnginx-mod-nchan >/dev/null
+  fi
+fi
+HAVE_NCHAN=0
+command -v nginx >/dev/null && [ -f "$NCHAN_SO" ] && HAVE_NCHAN=1
+
+TMP=$(mktemp -d /tmp/fanout-bench.XXXXXX)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+wait_port() { # port: until something accepts there (10 s)
+  for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "nothing listens on port $1" >&2
+  return 1
+}
+
+# --- bourse -------------------------------------------------------------------------------
+B_PORT=$(free_port)
+B_ADMIN=$(free_port)
+mkdir -p "$TMP/bourse"
+BOURSE_NET_BIND=127.0.0.1 BOURSE_NET_PORT=$B_PORT BOURSE_ADMIN_PORT=$B_ADMIN \
+  BOURSE_NET_IO_THREADS=$WORKERS BOURSE_NET_MAX_CONNECTIONS=$((N + 1000)) \
+  BOURSE_SERVER_DATA_DIR="$TMP/bourse/data" BOURSE_LOG_FILE="$TMP/bourse/log" \
+  BOURSE_AUTH_JWT_SECRET=$SECRET BOURSE_ADMIN_TOKEN=$TOKEN \
+  BOURSE_LIMITS_REQUESTS_PER_S=1000000 BOURSE_LIMITS_BURST=1000000 \
+  "$SERVER" --config "$SRC/conf/bourse.conf" >"$TMP/bourse/out" 2>&1 &
+B_PID=$!
+PIDS+=("$B_PID")
+wait_port "$B_PORT"
+
+# --- nginx + nchan: a minimal config in a temp prefix, foreground ---------------------------
+N_PORT=$(free_port)
+if [ "$HAVE_NCHAN" = 1 ]; then
+  mkdir -p "$TMP/nginx/tmp"
+  cat >"$TMP/nginx/nginx.conf" <<EOF
+load_module $NCHAN_SO;
+worker_processes $WORKERS;
+worker_rlimit_nofile $((N + 2000));
+daemon off;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/error.log warn;
+events { worker_connections $((N + 1000)); }
+http {
+  access_log off;
+  client_body_temp_path $TMP/nginx/tmp;
+  proxy_temp_path $TMP/nginx/tmp;
+  fastcgi_temp_path $TMP/nginx/tmp;
+  uwsgi_temp_path $TMP/nginx/tmp;
+  scgi_temp_path $TMP/nginx/tmp;
+  server {
+    listen 127.0.0.1:$N_PORT backlog=4096;
+    # one channel per run (?id=...), so a new run does not replay the last one's messages
+    location = /sub { nchan_subscriber websocket; nchan_channel_id \$arg_id; }
+    location = /pub { nchan_publisher http; nchan_channel_id \$arg_id; }
+  }
+}
+EOF
+  nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" >"$TMP/nginx/out" 2>&1 &
+  PIDS+=("$!")
+  wait_port "$N_PORT"
+fi
+
+# --- one measurement: prints a JSON line (or nothing) ---------------------------------------
+COMMON=(-s subscribe -c "$N" -t "$THREADS" -d "$DUR" -w "$WARMUP" --drain 2 --connect-timeout 30
+  --source-ips 127.0.0.2-127.0.0.5 --json)
+
+run_bourse() { # rate
+  "$LOAD" "${COMMON[@]}" --channels @account --uid $UID_ALL --jwt-secret $SECRET \
+    --publish-rate "$1" --admin-url "http://127.0.0.1:$B_ADMIN" --admin-token $TOKEN \
+    "ws://127.0.0.1:$B_PORT/ws" || true
+}
+
+run_nchan() { # rate run-id
+  "$LOAD" "${COMMON[@]}" --raw --publish-rate "$1" --admin-url "http://127.0.0.1:$N_PORT" \
+    --publish-path "/pub?id=bench$2" "ws://127.0.0.1:$N_PORT/sub?id=bench$2" || true
+}
+
+# summarise name rate: reads JSON lines on stdin, prints one line per run and the medians
+SUMMARISE=$(cat <<'EOF'
+import json, statistics, sys
+name, rate = sys.argv[1], float(sys.argv[2])
+rows = []
+for line in sys.stdin:
+    line = line.strip()
+    if not line.startswith("{"):
+        continue
+    j = json.loads(line)
+    s = j["subscribe"]
+    lat = j["latency_us"]
+    missing = max(0, (s["expected"] or 0) - s["delivered"])
+    rows.append((s["delivered_per_s"], lat["p50"], lat["p99"], lat["max"], missing,
+                 j["connections"]["opened"]))
+    print(f"  {name:6} rate {rate:6.0f}/s  opened {rows[-1][5]:6d}  delivered {s['delivered_per_s']:10.0f} msg/s"
+          f"  p50 {lat['p50']/1000:8.2f} ms  p99 {lat['p99']/1000:8.2f} ms  max {lat['max']/1000:8.2f} ms"
+          f"  missing {missing}", flush=True)
+if rows:
+    med = [statistics.median(r[i] for r in rows) for i in range(5)]
+    print(f"MEDIAN {name} {rate:.0f} {med[0]:.1f} {med[1]:.1f} {med[2]:.1f} {med[3]:.1f} {med[4]:.0f}")
+EOF
+)
+summarise() { python3 -c "$SUMMARISE" "$@"; }
+
+echo "fan-out: $N subscribers, $RUNS runs of ${DUR}s (+${WARMUP}s warmup), load threads $THREADS," \
+  "bourse io threads = nginx workers = $WORKERS; nchan: $([ "$HAVE_NCHAN" = 1 ] && nginx -v 2>&1 || echo missing)"
+RESULTS="$TMP/results"
+: >"$RESULTS"
+measure() { # rate
+  local rate=$1 b="" n=""
+  for r in $(seq "$RUNS"); do
+    b+=$(run_bourse "$rate")$'\n'
+    [ "$HAVE_NCHAN" = 1 ] && n+=$(run_nchan "$rate" "$rate-$r")$'\n'
+  done
+  printf '%s' "$b" | summarise bourse "$rate" | tee -a "$RESULTS" | grep -v '^MEDIAN'
+  [ "$HAVE_NCHAN" = 1 ] && printf '%s' "$n" | summarise nchan "$rate" | tee -a "$RESULTS" |
+    grep -v '^MEDIAN'
+  return 0
+}
+
+for rate in $RATE $SWEEP; do measure "$rate"; done
+
+python3 - "$RESULTS" "$RATE" "$P99_MS" "$N" <<'EOF'
+import sys
+path, rate, p99_ms, n = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+med = {}
+for line in open(path):
+    if line.startswith("MEDIAN"):
+        _, name, r, per_s, p50, p99, mx, missing = line.split()
+        med.setdefault(name, {})[float(r)] = (float(per_s), float(p50), float(p99), float(mx), int(missing))
+print(f"\nmedians at {rate:.0f} publications/s x {n} subscribers:")
+for name, by_rate in med.items():
+    if rate in by_rate:
+        per_s, p50, p99, mx, missing = by_rate[rate]
+        ok = "meets" if p99 <= p99_ms * 1000 and missing == 0 else "misses"
+        print(f"  {name:6} {per_s:10.0f} msg/s  p50 {p50/1000:.2f} ms  p99 {p99/1000:.2f} ms"
+              f"  max {mx/1000:.2f} ms  missing {missing}  ({ok} p99 <= {p99_ms:g} ms)")
+if "bourse" in med and "nchan" in med and rate in med["nchan"] and rate in med["bourse"]:
+    b, c = med["bourse"][rate], med["nchan"][rate]
+    print(f"  ratio at this rate: delivered {b[0]/c[0]:.2f}x, p99 bourse/nchan {b[2]/max(c[2],1):.2f}")
+cap = {}
+for name, by_rate in med.items():
+    good = [r for r, v in by_rate.items() if v[2] <= p99_ms * 1000 and v[4] == 0]
+    cap[name] = max(good) if good else None
+    best = f"{by_rate[cap[name]][0]:.0f} msg/s at {cap[name]:.0f}/s" if cap[name] else "none"
+    print(f"capacity {name:6} (highest tested rate with median p99 <= {p99_ms:g} ms, no loss): {best}")
+if cap.get("bourse") and cap.get("nchan"):
+    print(f"capacity ratio bourse/nchan: {med['bourse'][cap['bourse']][0] / med['nchan'][cap['nchan']][0]:.2f}x"
+          " (a lower bound when bourse met the target at the highest rate tested)")
+EOF
