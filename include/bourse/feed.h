@@ -560,7 +560,11 @@ bool feed_bbo_take(feed *f, unsigned market);
  * available alone (feed_json_*) for REST replies and other envelopes.
  */
 
-/* <M>@depth diff: {"U","u","bids":[["p","q"],...],"asks":[...]}; qty "0" = removed. */
+/*
+ * <M>@depth diff: {"U","u","bids":[["p","q"],...],"asks":[...]}; qty "0" =
+ * removed. FEED_ERR_INVALID when the market's last end of period published
+ * no diff (no FEED_CHANGED(FEED_CHANNEL_DEPTH)).
+ */
 feed_status feed_write_depth(const feed *f, unsigned market, int64_t ts, char *buf, size_t cap,
                              size_t *len);
 

@@ -325,9 +325,10 @@ static feed_status finish(json_writer *w, size_t *len) {
 
 feed_status feed_write_depth(const feed *f, unsigned market, int64_t ts, char *buf, size_t cap,
                              size_t *len) {
+  const feed_market *mk = feed_market_at(f, market);
+  if (!mk || mk->book.diff_first == 0) return FEED_ERR_INVALID; /* no diff in the last period */
   json_writer w;
   if (!begin(&w, f, market, FEED_CHANNEL_DEPTH, ts, buf, cap)) return FEED_ERR_INVALID;
-  if (f->markets[market].book.diff_first == 0) return FEED_ERR_INVALID; /* no diff this period */
   feed_json_depth_diff(&w, f, market);
   return finish(&w, len);
 }
