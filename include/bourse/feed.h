@@ -18,6 +18,7 @@
  *       for each set bit with subscribers: feed_write_<channel>(f, m, ..., now_ms, buf, cap, &len)
  *     if feed_tickers_changed(f):       feed_write_tickers(f, now_ms, buf, cap, &len)
  *   a new @depth subscriber, right after feed_tick: feed_write_snapshot(...)
+ *   output buffers, allocated once:      feed_message_max(f, channel) bytes
  *
  * Between two ticks every market accumulates; feed_tick (or feed_end_tick for
  * one market) publishes what accumulated and starts the next period. The
@@ -40,7 +41,9 @@
  * period are conflated per side and price), so consecutive diffs satisfy
  * U == previous u + 1. A snapshot written right after an end of tick carries
  * u == that tick's diff u, so the next diff's U is snapshot u + 1: no gap, no
- * overlap.
+ * overlap. The mirror starts empty and takes the first id it sees as the
+ * start of the chain, so an engine that starts with resting orders (a
+ * restart) must first emit a level event for each of its levels.
  *
  * Times. Trades carry the engine's ts_ms; ticks carry the broadcast thread's
  * now_ms. Per market, time never goes backwards: a trade stamped earlier than
@@ -557,7 +560,11 @@ bool feed_bbo_take(feed *f, unsigned market);
  * available alone (feed_json_*) for REST replies and other envelopes.
  */
 
-/* <M>@depth diff: {"U","u","bids":[["p","q"],...],"asks":[...]}; qty "0" = removed. */
+/*
+ * <M>@depth diff: {"U","u","bids":[["p","q"],...],"asks":[...]}; qty "0" =
+ * removed. FEED_ERR_INVALID when the market's last end of period published
+ * no diff (no FEED_CHANGED(FEED_CHANNEL_DEPTH)).
+ */
 feed_status feed_write_depth(const feed *f, unsigned market, int64_t ts, char *buf, size_t cap,
                              size_t *len);
 
@@ -597,9 +604,19 @@ feed_status feed_write_bbo(const feed *f, unsigned market, int64_t ts, char *buf
 feed_status feed_write_tickers(const feed *f, int64_t ts, char *buf, size_t cap, size_t *len);
 
 /*
+ * An upper bound on the length of any message feed_write_* writes for the
+ * channel under this feed's limits (for FEED_CHANNEL_DEPTH, the larger of a
+ * snapshot and a diff), whatever the prices, scales and names: a buffer this
+ * large never gets FEED_ERR_NO_SPACE, so the broadcast thread can allocate
+ * its buffers once. 0 for an unknown channel.
+ */
+size_t feed_message_max(const feed *f, feed_channel channel);
+
+/*
  * The data values alone, written into an open json_writer (errors are the
- * writer's, sticky). feed_json_book writes up to `limit` live levels per
- * side: {"snapshot":true,"u",...} when snapshot, else {"u",...} (REST depth).
+ * writer's, sticky); `market` must be < feed_market_count (and `interval` a
+ * feed_interval). feed_json_book writes up to `limit` live levels per side:
+ * {"snapshot":true,"u",...} when snapshot, else {"u",...} (REST depth).
  */
 void feed_json_depth_diff(json_writer *w, const feed *f, unsigned market);
 void feed_json_book(json_writer *w, const feed *f, unsigned market, size_t limit, bool snapshot);

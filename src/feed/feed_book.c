@@ -33,6 +33,8 @@ struct feed_node {
   uint8_t dirty;
 };
 
+_Static_assert(sizeof(feed_node) == 80, "a node's size is part of the bench's figures");
+
 /* One dirty level being sorted into the diff: rank ascending = best first. */
 typedef struct sort_entry {
   int64_t rank; /* -price for bids, price for asks */
@@ -129,8 +131,10 @@ static unsigned random_height(feed_book_pool *pool) {
  * Why: most level events change the quantity of a level that exists (or was
  * removed earlier in the same period); the index finds it in O(1) where the
  * skip list would search. Only new levels and the end-of-period unlinking of
- * removed ones search the list. Fibonacci hashing spreads consecutive prices
- * over consecutive buckets' neighbours, not onto one chain.
+ * removed ones search the list. Fibonacci hashing (multiply, keep the top
+ * bits) spreads consecutive prices evenly over the buckets; a price above 2^40
+ * ticks mixes with the book and side bits, which costs spread, not
+ * correctness (a chain compares the whole key).
  */
 
 static uint32_t *bucket_of(const feed_book_pool *pool, uint32_t book, unsigned side,
@@ -396,8 +400,7 @@ static void publish_diff(feed_book *b) {
   b->first_id = 0;
 }
 
-/* Collects the best FEED_TOP_MAX levels of a side; returns the FEED_BOOK_DEPTH* bits that changed.
- */
+/* Publishes a side's best FEED_TOP_MAX levels; returns the FEED_BOOK_DEPTH* bits that changed. */
 static uint32_t publish_top_side(feed_book *b, unsigned side) {
   engine_level now[FEED_TOP_MAX];
   uint32_t count = (uint32_t)feed_book_depth(b, side, now, FEED_TOP_MAX);

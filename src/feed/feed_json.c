@@ -332,9 +332,10 @@ static feed_status finish(json_writer *w, size_t *len) {
 
 feed_status feed_write_depth(const feed *f, unsigned market, int64_t ts, char *buf, size_t cap,
                              size_t *len) {
+  const feed_market *mk = feed_market_at(f, market);
+  if (!mk || mk->book.diff_first == 0) return FEED_ERR_INVALID; /* no diff in the last period */
   json_writer w;
   if (!begin(&w, f, market, FEED_CHANNEL_DEPTH, ts, buf, cap)) return FEED_ERR_INVALID;
-  if (f->markets[market].book.diff_first == 0) return FEED_ERR_INVALID; /* no diff this period */
   feed_json_depth_diff(&w, f, market);
   return finish(&w, len);
 }
@@ -401,4 +402,55 @@ feed_status feed_write_tickers(const feed *f, int64_t ts, char *buf, size_t cap,
     if (f->markets[i].in_tickers) feed_json_ticker(&w, f, i, true);
   json_write_array_end(&w);
   return finish(&w, len);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Size bounds                                                              */
+/*
+ * Every decimal string is at most ENGINE_JSON_DECIMAL_MAX - 1 bytes and needs
+ * no escaping; integers at most 20 digits; a market name at most
+ * CONFIG_MARKET_NAME_MAX - 1 bytes, 6 each if every byte had to be escaped.
+ */
+#define DECIMAL      (ENGINE_JSON_DECIMAL_MAX - 1)
+#define INTEGER      20
+#define NAME         (6 * (CONFIG_MARKET_NAME_MAX - 1))
+#define ENVELOPE     (64 + 6 * FEED_CHANNEL_NAME_MAX + INTEGER) /* {"event":..,"ts":..,"data":} */
+#define LEVEL        (2 * DECIMAL + 10)                         /* ["p","q"], */
+#define BOOK(levels) (64 + 2 * INTEGER + (size_t)(levels)*LEVEL)
+#define TRADE        (64 + 2 * INTEGER + 2 * DECIMAL)            /* {"id",..,"ts"}, */
+#define TICKER       (160 + NAME + 12 * (DECIMAL + 3) + INTEGER) /* 13 fields + market */
+#define KLINE        (64 + 2 * INTEGER + 7 * (DECIMAL + 3))
+#define BBO          (64 + INTEGER + 4 * (DECIMAL + 3))
+
+size_t feed_message_max(const feed *f, feed_channel channel) {
+  const feed_limits *l = &f->limits;
+  size_t data;
+  switch (channel) {
+  case FEED_CHANNEL_DEPTH: {
+    size_t snapshot = BOOK(2 * (size_t)l->snapshot_levels), diff = BOOK(l->max_diff_levels);
+    data = snapshot > diff ? snapshot : diff;
+    break;
+  }
+  case FEED_CHANNEL_DEPTH5:
+  case FEED_CHANNEL_DEPTH10:
+  case FEED_CHANNEL_DEPTH20:
+    data = BOOK(2 * FEED_TOP_MAX);
+    break;
+  case FEED_CHANNEL_TRADES:
+    data = 4 + (size_t)l->max_tick_trades * TRADE;
+    break;
+  case FEED_CHANNEL_TICKER:
+    data = TICKER;
+    break;
+  case FEED_CHANNEL_BBO:
+    data = BBO;
+    break;
+  case FEED_CHANNEL_TICKERS:
+    data = 4 + (size_t)f->market_count * (TICKER + 1);
+    break;
+  default:
+    if ((unsigned)channel >= FEED_CHANNEL_KLINE + FEED_KLINE_COUNT) return 0;
+    data = KLINE;
+  }
+  return ENVELOPE + data;
 }

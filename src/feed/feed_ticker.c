@@ -12,14 +12,18 @@
 
 #define MINUTE_MS 60000
 
-static feed_ticker_bucket *bucket_of(feed_ticker *t, int64_t minute) {
+/* Minute m lives in buckets[m mod 1440] (mod taken non-negative for times before 1970). */
+static size_t slot_of(int64_t minute) {
   int64_t slot = minute % FEED_TICKER_MINUTES;
-  if (slot < 0) slot += FEED_TICKER_MINUTES;
-  return &t->buckets[slot];
+  return (size_t)(slot < 0 ? slot + FEED_TICKER_MINUTES : slot);
+}
+
+static feed_ticker_bucket *bucket_of(feed_ticker *t, int64_t minute) {
+  return &t->buckets[slot_of(minute)];
 }
 
 static const feed_ticker_bucket *bucket_at(const feed_ticker *t, int64_t minute) {
-  return bucket_of((feed_ticker *)t, minute);
+  return &t->buckets[slot_of(minute)];
 }
 
 /* True when minute m has trades in the window. */

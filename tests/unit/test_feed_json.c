@@ -352,11 +352,84 @@ static void test_hundredths(void) {
   }
 }
 
+/* The largest values every field can take: each message must fit feed_message_max. */
+static void test_message_max(void) {
+  static config big;
+  big = cfg;
+  for (int m = 0; m < 2; m++) {
+    config_market *cm = &big.markets[m];
+    memset(cm->name, 1, CONFIG_MARKET_NAME_MAX - 1); /* \u0001: 6 bytes each once escaped */
+    cm->name[CONFIG_MARKET_NAME_MAX - 1] = '\0';
+    cm->name[0] = (char)('A' + m);
+    cm->price_scale = cm->qty_scale = 18;
+    cm->tick = cm->lot = INT64_MAX;
+  }
+  big.assets[0].decimals = big.assets[1].decimals = 18;
+  char err[128];
+  feed *f = feed_create(
+      &big, &(feed_limits){.max_diff_levels = 30, .max_tick_trades = 8, .snapshot_levels = 12}, err,
+      sizeof err);
+  CHECK(f != NULL);
+  if (!f) return;
+  int64_t ts = INT64_C(1) << 53, top = INT64_MAX;
+  for (unsigned m = 0; m < 2; m++) {
+    uint64_t id = 0;
+    for (int64_t k = 0; k < 30; k++) {
+      CHECK_EQ_INT(level(f, m, (uint8_t)(k % 2), top - k, top - k, ++id), FEED_OK);
+    }
+    for (int k = 0; k < 8; k++) {
+      feed_trade t = {.market = m,
+                      .taker_side = 1,
+                      .trade_id = UINT64_MAX,
+                      .price = k ? top : 1,
+                      .qty = top,
+                      .quote = top,
+                      .ts_ms = ts};
+      CHECK_EQ_INT(feed_apply_trade(f, &t), FEED_OK);
+    }
+  }
+  feed_tick(f, ts);
+  static char big_buf[1 << 20];
+  for (unsigned m = 0; m < 2; m++) {
+    for (int c = 0; c < FEED_CHANNEL_COUNT; c++) {
+      feed_channel ch = (feed_channel)c;
+      size_t max = feed_message_max(f, ch), len = 0;
+      CHECK(max > 0 && max < sizeof big_buf);
+      feed_status st;
+      if (ch == FEED_CHANNEL_DEPTH) {
+        CHECK_EQ_INT(feed_write_depth(f, m, ts, big_buf, max, &len), FEED_OK);
+        CHECK(len <= max && len > 30 * 80);
+        st = feed_write_snapshot(f, m, ts, big_buf, max, &len);
+      } else if (ch <= FEED_CHANNEL_DEPTH20) {
+        st = feed_write_top(f, m, ch, ts, big_buf, max, &len);
+      } else if (ch == FEED_CHANNEL_TRADES) {
+        st = feed_write_trades(f, m, ts, big_buf, max, &len);
+      } else if (ch == FEED_CHANNEL_TICKER) {
+        st = feed_write_ticker(f, m, ts, big_buf, max, &len);
+      } else if (ch == FEED_CHANNEL_BBO) {
+        st = feed_write_bbo(f, m, ts, big_buf, max, &len);
+      } else if (ch == FEED_CHANNEL_TICKERS) {
+        CHECK(feed_tickers_changed(f));
+        st = feed_write_tickers(f, ts, big_buf, max, &len);
+      } else {
+        feed_interval i = (feed_interval)(ch - FEED_CHANNEL_KLINE);
+        st = feed_write_kline(f, m, i, false, ts, big_buf, max, &len);
+      }
+      if (st != FEED_OK) fprintf(stderr, "channel %d does not fit %zu bytes\n", c, max);
+      CHECK_EQ_INT(st, FEED_OK);
+      CHECK(len <= max);
+    }
+  }
+  CHECK_EQ_INT(feed_message_max(f, FEED_CHANNEL_COUNT), 0);
+  feed_destroy(f);
+}
+
 int main(void) {
   make_config();
   test_messages();
   test_statuses();
   test_channel_names();
   test_hundredths();
+  test_message_max();
   return check_report("feed_json");
 }

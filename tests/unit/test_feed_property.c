@@ -420,7 +420,7 @@ int main(void) {
   make_config();
   long events = 60000;
   const char *type = getenv("BOURSE_BUILD_TYPE");
-  if (type && (strcmp(type, "Asan") == 0 || strcmp(type, "Debug") == 0)) events = 15000;
+  if (type && (strcmp(type, "Asan") == 0 || strcmp(type, "Debug") == 0)) events = 30000;
   if (getenv("BOURSE_PROPERTY_EVENTS")) events = atol(getenv("BOURSE_PROPERTY_EVENTS"));
   uint64_t first = 1, last = 3;
   if (getenv("BOURSE_PROPERTY_SEED"))
