@@ -211,8 +211,7 @@ static int recv_more(admin_conn *a) {
   }
 }
 
-/* The value of header `name` within head[0, len), or NULL. */
-static const char *find_header(const char *head, size_t len, const char *name, size_t *vlen) {
+const char *load_http_header(const char *head, size_t len, const char *name, size_t *vlen) {
   size_t nlen = strlen(name);
   const char *p = memchr(head, '\n', len), *end = head + len;
   while (p && p + 1 < end) {
@@ -244,9 +243,9 @@ static int read_response(admin_conn *a, int *status, char *body, size_t cap, boo
   if (a->len < 12 || memcmp(a->buf, "HTTP/1.", 7) != 0) return -1;
   *status = atoi(a->buf + 9);
   size_t vlen;
-  const char *v = find_header(a->buf, head_len, "content-length", &vlen);
+  const char *v = load_http_header(a->buf, head_len, "content-length", &vlen);
   size_t body_len = v ? (size_t)strtoul(v, NULL, 10) : 0;
-  v = find_header(a->buf, head_len, "connection", &vlen);
+  v = load_http_header(a->buf, head_len, "connection", &vlen);
   *keep = !(v && vlen == 5 && strncasecmp(v, "close", 5) == 0);
   if (head_len + body_len > sizeof(a->buf)) return -1;
   while (a->len < head_len + body_len)

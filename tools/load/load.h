@@ -703,4 +703,8 @@ void load_report_json(const load_run *run, FILE *out);
 const char *load_fail_name(load_fail f);
 const char *load_error_name(load_error e);
 
+/* The value of HTTP header `name` (case-insensitive) within head[0, len), or NULL; its length
+ * in *vlen. For the tool's admin and publish clients (account.c). */
+const char *load_http_header(const char *head, size_t len, const char *name, size_t *vlen);
+
 #endif

@@ -112,27 +112,6 @@ static int flush_out(publisher_io *io) {
   return 0;
 }
 
-/* The value of header `name` in head[0, len), or NULL. */
-static const char *header_value(const char *head, size_t len, const char *name, size_t *vlen) {
-  size_t nlen = strlen(name);
-  const char *p = memchr(head, '\n', len), *end = head + len;
-  while (p && p + 1 < end) {
-    p++;
-    const char *eol = memchr(p, '\n', (size_t)(end - p));
-    if (!eol) eol = end;
-    if ((size_t)(eol - p) > nlen && strncasecmp(p, name, nlen) == 0 && p[nlen] == ':') {
-      const char *v = p + nlen + 1;
-      while (v < eol && (*v == ' ' || *v == '\t')) v++;
-      const char *ve = eol;
-      while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ')) ve--;
-      *vlen = (size_t)(ve - v);
-      return v;
-    }
-    p = eol;
-  }
-  return NULL;
-}
-
 /* Accounts one complete response (status, body) to the oldest request. */
 static void on_response(load_publisher *p, publisher_io *io, int status, const char *body,
                         size_t blen, uint64_t now) {
@@ -166,7 +145,7 @@ static int parse_responses(load_publisher *p, publisher_io *io, uint64_t now) {
     if (avail < 12 || memcmp(start, "HTTP/1.", 7) != 0) return -1;
     int status = atoi(start + 9);
     size_t vlen;
-    const char *v = header_value(start, head_len, "content-length", &vlen);
+    const char *v = load_http_header(start, head_len, "content-length", &vlen);
     size_t body_len = v ? (size_t)strtoul(v, NULL, 10) : 0;
     if (head_len + body_len > PUBLISH_RECV_CAP) return -1;
     if (avail < head_len + body_len) break;
