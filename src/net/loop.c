@@ -83,18 +83,21 @@ static void net_buf_free(net_buf *b) {
   b->len = b->cap = 0;
 }
 
-static net_chunk *chunk_get(net_thread *t, bool large) {
-  net_chunk_pool *pool = &t->chunks[large];
+/* Chunk size classes: a reference to a shared frame (no data), small, large. */
+enum { CHUNK_REF, CHUNK_SMALL, CHUNK_LARGE };
+
+static net_chunk *chunk_get(net_thread *t, unsigned size_class) {
+  net_chunk_pool *pool = &t->chunks[size_class];
   net_chunk *ch = pool->free;
   if (ch) {
     pool->free = ch->next;
     pool->count--;
   } else {
-    uint32_t bytes = large ? NET_CHUNK_LARGE : NET_CHUNK_SMALL;
-    ch = malloc(bytes);
+    static const uint32_t sizes[] = {sizeof(net_chunk), NET_CHUNK_SMALL, NET_CHUNK_LARGE};
+    ch = malloc(sizes[size_class]);
     if (!ch) return NULL;
-    ch->cap = bytes - (uint32_t)sizeof(net_chunk);
-    ch->large = large;
+    ch->cap = sizes[size_class] - (uint32_t)sizeof(net_chunk);
+    ch->large = size_class;
   }
   ch->next = NULL;
   ch->shared = NULL;
@@ -135,7 +138,7 @@ void net_conn_queue(net_conn *c, const void *data, size_t len) {
     if (!tail || tail->shared || tail->len == tail->cap) {
       /* Small while the whole queue fits one small chunk; large once it grows. */
       bool large = (tail != NULL && !tail->shared) || len > NET_CHUNK_SMALL - sizeof(net_chunk);
-      net_chunk *ch = chunk_get(c->thread, large);
+      net_chunk *ch = chunk_get(c->thread, large ? CHUNK_LARGE : CHUNK_SMALL);
       if (!ch) {
         log_error("out of memory for send chunks: closing connection");
         net_conn_close_now(c);
@@ -818,7 +821,7 @@ static void thread_free(net_thread *t) {
   free(t->free_slots);
   free(t->ip_table);
   free(t->scratch);
-  for (int k = 0; k < 2; k++)
+  for (int k = 0; k < 3; k++)
     while (t->chunks[k].free) {
       net_chunk *next = t->chunks[k].free->next;
       free(t->chunks[k].free);
@@ -850,8 +853,9 @@ static int thread_init(net_server *s, net_thread *t, unsigned index, char *err, 
     t->free_slots[i] = t->conn_capacity - 1 - i; /* lowest slots first */
   }
   t->free_count = t->conn_capacity;
-  t->chunks[0].keep = 4096; /* 4 MiB of small chunks */
-  t->chunks[1].keep = 256;  /* 4 MiB of large chunks */
+  t->chunks[CHUNK_REF].keep = 65536;  /* 3 MiB of references to shared frames */
+  t->chunks[CHUNK_SMALL].keep = 4096; /* 4 MiB of small chunks */
+  t->chunks[CHUNK_LARGE].keep = 256;  /* 4 MiB of large chunks */
   t->ip_capacity = 64;
   while (t->ip_capacity < 2 * t->conn_capacity) t->ip_capacity *= 2;
   t->ip_table = calloc(t->ip_capacity, sizeof(net_ip_entry));
@@ -1061,7 +1065,7 @@ int net_send_shared(net_conn *c, net_shared *s) {
     net_shared_release(s);
     return -1;
   }
-  net_chunk *ch = chunk_get(c->thread, false);
+  net_chunk *ch = chunk_get(c->thread, CHUNK_REF);
   if (!ch) {
     net_shared_release(s);
     net_conn_close_now(c);

@@ -30,7 +30,7 @@ typedef struct net_chunk {
   uint32_t len;       /* bytes written into data (or shared->len) */
   uint32_t sent;      /* bytes already sent */
   uint32_t cap;       /* bytes data can hold (0 for a shared reference) */
-  uint32_t large;
+  uint32_t large;     /* size class (loop.c): reference, small or large */
   uint8_t data[];
 } net_chunk;
 
@@ -166,7 +166,7 @@ struct net_thread {
   ipnet_prefix exempt[CONFIG_MAX_EXEMPT_IPS];
   unsigned exempt_count;
   /* Send chunk pool. */
-  net_chunk_pool chunks[2]; /* [0] small, [1] large */
+  net_chunk_pool chunks[3]; /* references to shared frames, small, large (loop.c) */
   int64_t now_ms;
   int64_t next_tick_ms;
   _Atomic bool stop;
