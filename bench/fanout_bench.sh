@@ -8,8 +8,8 @@
 #   (a) bourse: every subscriber logs in as one uid U and subscribes to @account; the
 #       publisher POSTs {"channel":"U@account","data":{"t":…}} to /v1/publish on the admin
 #       port, so each publication reaches all N sessions (the fan-out path a private
-#       channel uses; public channels are fed by the broadcast thread and cannot be
-#       published to).
+#       channel uses; publications to public channels go through the broadcast
+#       thread instead and are not measured here).
 #   (b) nginx with nchan (Debian's libnginx-mod-nchan): WebSocket subscribers on /sub,
 #       HTTP publisher on /pub, one channel; subscribers get the published bodies (--raw).
 # Latency is receive time minus the publisher's stamp (the publication's intended time),

@@ -61,7 +61,6 @@ typedef struct broadcast_trades {
 
 /* A market's ticker as last published. */
 typedef struct broadcast_ticker {
-  bool valid; /* the market has traded in the window at least once */
   feed_ticker_values values;
 } broadcast_ticker;
 

@@ -478,7 +478,6 @@ typedef struct feed_market {
   const feed_trade *published_trades;
   uint32_t published_trade_count;
   feed_ticker_values ticker_values; /* with bid/ask */
-  bool ticker_valid;                /* ticker_values was published at least once */
   bool tickers_pending;             /* ticker changed since the last feed_tick (for !tickers) */
   bool in_tickers;                  /* part of the !tickers published by the last feed_tick */
   uint32_t changed;                 /* FEED_CHANGED bits of the last end of period */

@@ -45,8 +45,8 @@ extern const net_dialect proto_native_dialect;
 extern const net_route proto_client_routes[];
 extern const unsigned proto_client_route_count;
 
-/* Routes of the admin port (behind admin.token): GET /health, GET /metrics; the admin
- * operations join them with the protocol issue. */
+/* Routes of the admin port (behind admin.token): deposits, withdrawals, balances, API keys,
+ * TOTP, market halt/resume, /v1/publish, and /health, /metrics (proto/admin.c). */
 extern const net_route proto_admin_routes[];
 extern const unsigned proto_admin_route_count;
 

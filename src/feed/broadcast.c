@@ -152,7 +152,6 @@ static void publish_ticker(broadcast *b, unsigned market, int64_t now) {
   const feed_market *fm = feed_market_at(b->feed, market);
   broadcast_ticker *t = malloc(sizeof(*t));
   if (!t) return;
-  t->valid = true; /* the feed publishes values (zeros before any trade) every end of period */
   t->values = fm->ticker_values;
   publish(b, market, PUB_TICKER, t, now);
 }

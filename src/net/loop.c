@@ -399,6 +399,18 @@ static void conn_input_overflow(net_conn *c) {
   net_conn_linger(c, 2000);
 }
 
+/* Feeds the connection's buffered input to its protocol and keeps what is left. */
+static void process_buffered(net_conn *c) {
+  size_t used = conn_process(c, c->in.data, c->in.len);
+  if (c->in.data == NULL) return; /* the protocol dropped the input (linger) */
+  if (used >= c->in.len) {
+    net_buf_free(&c->in);
+  } else if (used > 0) {
+    memmove(c->in.data, c->in.data + used, c->in.len - used);
+    c->in.len -= (uint32_t)used;
+  }
+}
+
 static void conn_input(net_conn *c, uint8_t *data, size_t len) {
   net_thread *t = c->thread;
   c->last_rx_ms = t->now_ms;
@@ -414,14 +426,7 @@ static void conn_input(net_conn *c, uint8_t *data, size_t len) {
     conn_input_overflow(c);
     return;
   }
-  size_t used = conn_process(c, c->in.data, c->in.len);
-  if (c->in.data == NULL) return; /* the protocol dropped the input (linger) */
-  if (used >= c->in.len) {
-    net_buf_free(&c->in);
-  } else if (used > 0) {
-    memmove(c->in.data, c->in.data + used, c->in.len - used);
-    c->in.len -= (uint32_t)used;
-  }
+  process_buffered(c);
 }
 
 /* ---- io_uring operations ------------------------------------------------------ */
@@ -1004,14 +1009,7 @@ const char *net_conn_peer(const net_conn *c) {
 /* Parses input held back while an HTTP response was pending. */
 void net_conn_resume(net_conn *c) {
   if (c->in.len == 0 || conn_dying(c)) return;
-  size_t used = conn_process(c, c->in.data, c->in.len);
-  if (c->in.data == NULL) return;
-  if (used >= c->in.len) {
-    net_buf_free(&c->in);
-  } else if (used > 0) {
-    memmove(c->in.data, c->in.data + used, c->in.len - used);
-    c->in.len -= (uint32_t)used;
-  }
+  process_buffered(c);
 }
 
 unsigned net_server_port(const net_server *s, unsigned index) {

@@ -161,8 +161,7 @@ static void write_ticker(json_writer *w, const config *cfg, unsigned market,
                          const broadcast_ticker *t, bool with_market) {
   const config_market *m = &cfg->markets[market];
   feed_ticker_values zero = {0};
-  feed_json_ticker_values(w, m, &cfg->assets[m->quote], t && t->valid ? &t->values : &zero,
-                          with_market);
+  feed_json_ticker_values(w, m, &cfg->assets[m->quote], t ? &t->values : &zero, with_market);
 }
 
 /* GET /api/v1/ticker?market=BTCUSDT (one object) or without market (every market). */
