@@ -191,10 +191,20 @@ static void ip_release(net_thread *t, uint32_t slot) {
   if (slot != NET_NO_IP && t->ip_table[slot].open > 0) t->ip_table[slot].open--;
 }
 
+/* Points the connection's registered file slot at nothing: the table holds a
+ * reference to the socket, which close() alone would not drop. */
+static void unregister_file(net_conn *c) {
+  if (!c->fixed) return;
+  int none = -1;
+  io_uring_register_files_update(&c->thread->ring, (unsigned)(c - c->thread->conns), &none, 1);
+  c->fixed = false;
+}
+
 static void conn_release(net_conn *c) {
   net_thread *t = c->thread;
   ip_release(t, c->ip_slot);
   c->ip_slot = NET_NO_IP;
+  unregister_file(c);
   close(c->fd);
   net_buf_free(&c->in);
   net_buf_free(&c->message);
@@ -348,6 +358,9 @@ static void conn_open(net_thread *t, int fd, unsigned listener) {
   c->thread = t;
   c->generation = generation;
   c->fd = fd;
+  /* Registered (fixed) file: sends and receives skip the kernel's per-op
+   * descriptor lookup and reference count; a syscall per accept, not per message. */
+  c->fixed = t->fixed_files && io_uring_register_files_update(&t->ring, index, &fd, 1) == 1;
   c->listener = (uint8_t)listener;
   c->state = CONN_HTTP;
   c->last_rx_ms = t->now_ms;
@@ -449,11 +462,20 @@ static void arm_wake(net_thread *t) {
   io_uring_sqe_set_data64(sqe, user_data(UD_WAKE, 0, 0));
 }
 
+/* What an SQE names the connection's socket by: its registered slot or its fd. */
+static int conn_file(const net_conn *c) {
+  return c->fixed ? (int)(c - c->thread->conns) : c->fd;
+}
+
+static uint8_t conn_file_flag(const net_conn *c) {
+  return c->fixed ? IOSQE_FIXED_FILE : 0;
+}
+
 static void arm_recv(net_conn *c) {
   net_thread *t = c->thread;
   struct io_uring_sqe *sqe = net_sqe(t);
-  io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
-  sqe->flags |= IOSQE_BUFFER_SELECT;
+  io_uring_prep_recv_multishot(sqe, conn_file(c), NULL, 0, 0);
+  sqe->flags |= IOSQE_BUFFER_SELECT | conn_file_flag(c);
   sqe->buf_group = 0;
   io_uring_sqe_set_data64(sqe, user_data(UD_RECV, (uint32_t)(c - t->conns), c->generation));
   c->recv_armed = true;
@@ -463,7 +485,9 @@ static void submit_send(net_conn *c) {
   net_thread *t = c->thread;
   net_chunk *ch = c->out_head;
   struct io_uring_sqe *sqe = net_sqe(t);
-  io_uring_prep_send(sqe, c->fd, net_chunk_bytes(ch) + ch->sent, ch->len - ch->sent, MSG_NOSIGNAL);
+  io_uring_prep_send(sqe, conn_file(c), net_chunk_bytes(ch) + ch->sent, ch->len - ch->sent,
+                     MSG_NOSIGNAL);
+  sqe->flags |= conn_file_flag(c);
   io_uring_sqe_set_data64(sqe, user_data(UD_SEND, (uint32_t)(c - t->conns), c->generation));
   c->send_inflight = true;
 }
@@ -779,6 +803,9 @@ static int setup_ring(net_thread *t, char *err, size_t errlen) {
   for (uint32_t i = 0; i < t->buffer_count; i++) return_buffer(t, i);
   io_uring_buf_ring_advance(t->buf_ring, (int)t->buffers_returned);
   t->buffers_returned = 0;
+  /* A registered file table, one slot per connection. Optional: the kernel
+   * refuses more slots than RLIMIT_NOFILE, and then sockets go by fd. */
+  t->fixed_files = io_uring_register_files_sparse(&t->ring, t->conn_capacity) == 0;
   return 0;
 }
 

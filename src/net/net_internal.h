@@ -68,6 +68,7 @@ struct net_conn {
   bool dirty;            /* on the thread's flush list */
   bool close_after_send; /* shut the write side once the output is sent */
   bool write_shut;       /* shutdown(SHUT_WR) done */
+  bool fixed;            /* fd is also registered at the ring's file slot = conn index */
   bool ws_close_sent;
   bool ws_close_received;
   bool http_keep_alive;   /* of the request being answered */
@@ -153,6 +154,7 @@ struct net_thread {
   uint32_t buffer_count;
   uint32_t buffer_size;
   uint32_t buffers_returned; /* since the last advance */
+  bool fixed_files;          /* a registered file table of conn_capacity slots */
   /* Connections. */
   struct net_conn *conns;
   uint32_t conn_capacity;
