@@ -16,7 +16,8 @@
  * One iteration: read the clock once, follow the phase the main thread
  * publishes, start due connections, let the scenario send (on_tick), submit
  * the sends queued since the last iteration, wait for completions or the next
- * timer, handle every completion. The hot path is handle_cqe -> recv ->
+ * timer (with --busy-poll, poll for a while first: see busy_poll), handle
+ * every completion. The hot path is handle_cqe -> recv ->
  * parse_frames -> scenario on_message -> load_conn_send_template: no
  * allocation, no lock and no system call per message.
  */
@@ -598,25 +599,35 @@ static void finish(load_thread *t) {
  * --busy-poll: polls the completion queue without blocking until a
  * completion is there (true), the wake time has come (true), or the polling
  * window -- busy_poll_ns after the last iteration that handled a completion --
- * is over (false: the caller blocks). Every round is one io_uring_enter that
- * submits what is queued and, GETEVENTS without a wait, runs the task work
- * that DEFER_TASKRUN holds back (without it no completion would ever show
- * up in the ring). *now is the clock at the end.
+ * is over (false: the caller blocks). *now is the clock at the end.
  *
  * Why: a worker blocked in io_uring_enter must be woken for each message,
  * and the server's sending thread pays for that wake-up inside its send (an
  * inter-processor interrupt, expensive in a VM). A worker that is busy
  * anyway keeps polling for a while instead and is not woken per message: it
- * costs the load machine CPU and saves the server's.
+ * spends the load machine's CPU and saves the server's.
+ *
+ * With DEFER_TASKRUN a completion reaches the ring only when this thread
+ * runs the task work the kernel queued for it: io_uring_submit_and_get_events
+ * (an io_uring_enter with GETEVENTS and no wait, also submitting what is
+ * queued). TASKRUN_FLAG makes the kernel raise IORING_SQ_TASKRUN in the
+ * shared ring when it queues such work, so polling reads that word and
+ * enters the kernel only when there is something to run or submit; a ring
+ * without the flag (older kernels) enters on every round.
  */
 static bool busy_poll(load_thread *t, uint64_t wake, uint64_t *now) {
+  struct io_uring *ring = &t->ring;
+  bool flagged = (ring->flags & IORING_SETUP_TASKRUN_FLAG) != 0;
   uint64_t until = t->last_busy_ns + t->opt->busy_poll_ns;
   if (until > wake) until = wake; /* timers and phases fire on time */
   for (;;) {
-    io_uring_submit_and_get_events(&t->ring);
-    t->stats.busy_polls++;
+    if (!flagged || io_uring_sq_ready(ring) ||
+        (IO_URING_READ_ONCE(*ring->sq.kflags) & IORING_SQ_TASKRUN)) {
+      io_uring_submit_and_get_events(ring);
+      t->stats.busy_polls++;
+    }
+    if (io_uring_cq_ready(ring)) return true;
     *now = clock_mono_ns();
-    if (io_uring_cq_ready(&t->ring)) return true;
     if (*now >= until) return *now >= wake;
   }
 }
@@ -658,9 +669,11 @@ static int ring_setup(load_thread *t) {
   if (cq < 4096) cq = 4096;
   if (cq > 65536) cq = 65536;
   /* DEFER_TASKRUN: completions are processed only when we ask, in batches;
-   * SINGLE_ISSUER: this thread is the only submitter. Both need Linux 6.1. */
+   * SINGLE_ISSUER: this thread is the only submitter. Both need Linux 6.1.
+   * TASKRUN_FLAG: the kernel flags queued task work in the ring (busy_poll). */
   const unsigned flag_sets[] = {
-      IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_CQSIZE,
+      IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG |
+          IORING_SETUP_CQSIZE,
       IORING_SETUP_CQSIZE,
   };
   int rc = -EINVAL;
