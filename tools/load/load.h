@@ -102,10 +102,9 @@ typedef struct load_subscribe_options {
   bool raw;             /* --raw: no welcome, no subscribe op, data messages are the bodies */
   const char *channels; /* --channels, comma list, as given */
   char subscribe_msg[LOAD_SUBSCRIBE_MSG_MAX]; /* {"op":"subscribe",...}, built by the check */
-  size_t subscribe_len;
-  load_template subscribe_tpl; /* subscribe_msg split at each %k */
-  uint32_t spread;             /* --spread K: connection i is in group i % K (default 1) */
-  bool same_uid;               /* --uid: every connection logs in as `uid` */
+  load_template subscribe_tpl;                /* subscribe_msg split at each %k */
+  uint32_t spread; /* --spread K: connection i is in group i % K (default 1) */
+  bool same_uid;   /* --uid: every connection logs in as `uid` */
   uint64_t uid;
   double publish_rate;         /* publications/s, 0 = no built-in publisher */
   const char *publish_channel; /* bourse: the "channel" of POST /v1/publish */

@@ -72,7 +72,6 @@ static int build_subscribe(load_subscribe_options *s, char *err, size_t errlen) 
   out[n++] = ']';
   out[n++] = '}';
   out[n] = 0;
-  s->subscribe_len = n;
   return 0;
 }
 
