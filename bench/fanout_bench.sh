@@ -3,21 +3,33 @@
 #
 # usage: bench/fanout_bench.sh [build-dir] [runs]
 #
-# The same N WebSocket subscribers (bourse-load -s subscribe) and the same publish rate
-# (bourse-load's built-in publisher, HTTP/1.1 keep-alive, pipelined) against:
-#   (a) bourse: every subscriber logs in as one uid U and subscribes to @account; the
-#       publisher POSTs {"channel":"U@account","data":{"t":…}} to /v1/publish on the admin
-#       port, so each publication reaches all N sessions (the fan-out path a private
-#       channel uses; publications to public channels go through the broadcast
-#       thread instead and are not measured here).
-#   (b) nginx with nchan (Debian's libnginx-mod-nchan): WebSocket subscribers on /sub,
-#       HTTP publisher on /pub, one channel; subscribers get the published bodies (--raw).
+# The same N WebSocket subscribers (bourse-load -s subscribe), spread over K channels
+# (--spread K: subscriber i on channel i % K, N/K each), and the same publish rate per
+# channel (bourse-load's built-in publisher, HTTP/1.1 keep-alive, pipelined: R
+# publications/s on each channel, R x K in all, channel k's staggered between the others')
+# against:
+#   (a) bourse, K > 1: the script's own config, conf/bourse.conf plus K public markets
+#       FAN0..FAN{K-1}; subscribers subscribe to FAN<k>@trades (no login) and the publisher
+#       POSTs {"channel":"FAN<k>@trades","data":{"t":…}} to /v1/publish on the admin port:
+#       public channels go through the broadcast thread, the real market-data path.
+#       K = 1 (the worst case, one channel that every subscriber follows): every subscriber
+#       logs in as one uid U and subscribes to @account, the publisher posts to U@account,
+#       so each publication reaches all N sessions (the private-channel fan-out path).
+#   (b) nginx with nchan (Debian's libnginx-mod-nchan): WebSocket subscribers on
+#       /sub?id=benchR-<k>, HTTP publisher on /pub?id=benchR-<k>; subscribers get the
+#       published bodies (--raw).
+# Every subscriber receives R messages/s whatever K, so delivered msg/s = N x R.
 # Latency is receive time minus the publisher's stamp (the publication's intended time),
 # identical for both. Each run alternates the two servers; medians over the runs.
 #
 # Environment knobs (defaults in brackets):
-#   FANOUT_SUBSCRIBERS [10000]  FANOUT_RATE [20] publications/s (each goes to every subscriber)
+#   FANOUT_SUBSCRIBERS [10000]  FANOUT_RATE [20] publications/s per channel
+#   FANOUT_CHANNELS [100]       K channels (N % K == 0; bourse: K <= 253 markets besides the 3
+#                               bundled); 1 = one channel for every subscriber, as above
 #   FANOUT_DURATION [10] s      FANOUT_WARMUP [2] s   FANOUT_THREADS [2] load threads
+#   FANOUT_BUSY_POLL [0] us     bourse-load --busy-poll for both servers' runs: load threads
+#                               poll this long before sleeping, so the server does not pay
+#                               to wake them per message
 #   FANOUT_WORKERS [1]          bourse io threads = nginx worker processes
 #   FANOUT_SWEEP ["40 80 160"]  extra publish rates: the highest rate each server sustains
 #                               with p99 <= FANOUT_P99_MS [5] and no loss ("capacity")
@@ -29,6 +41,8 @@ BUILD=${1:-build}
 RUNS=${2:-3}
 N=${FANOUT_SUBSCRIBERS:-10000}
 RATE=${FANOUT_RATE:-20}
+K=${FANOUT_CHANNELS:-100}
+BUSY_POLL=${FANOUT_BUSY_POLL:-0}
 DUR=${FANOUT_DURATION:-10}
 WARMUP=${FANOUT_WARMUP:-2}
 THREADS=${FANOUT_THREADS:-2}
@@ -43,6 +57,10 @@ TOKEN="fanout-bench-admin-token-0123456789abcdef"
 UID_ALL=424242
 
 [ -x "$LOAD" ] && [ -x "$SERVER" ] || { echo "build $BUILD first (bourse, bourse-load)" >&2; exit 2; }
+if ! [ "$K" -ge 1 ] 2>/dev/null || [ "$K" -gt 253 ] || [ $((N % K)) != 0 ]; then
+  echo "FANOUT_CHANNELS=$K: 1 .. 253, dividing FANOUT_SUBSCRIBERS=$N evenly" >&2
+  exit 2
+fi
 ulimit -n "$(ulimit -Hn)"
 if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((N + 300)) ]; then
   echo "open-file limit $(ulimit -n) is below $N subscribers + 300: lower FANOUT_SUBSCRIBERS" >&2
@@ -87,12 +105,25 @@ wait_port() { # port: until something accepts there (10 s)
 B_PORT=$(free_port)
 B_ADMIN=$(free_port)
 mkdir -p "$TMP/bourse"
+B_CONF="$SRC/conf/bourse.conf"
+if [ "$K" -gt 1 ]; then # K public markets like BTCUSDT: FAN<k>@trades is channel k
+  B_CONF="$TMP/bourse/bourse.conf"
+  cp "$SRC/conf/bourse.conf" "$B_CONF"
+  for k in $(seq 0 $((K - 1))); do
+    printf '\n[market.FAN%d]\nbase = BTC\nquote = USDT\ntick = 0.01\nlot = 0.00001\n%s\n' "$k" \
+      'min_notional = 5
+maker_fee = 1000
+taker_fee = 2000
+price_band_pct = 0
+engine = 0' >>"$B_CONF"
+  done
+fi
 BOURSE_NET_BIND=127.0.0.1 BOURSE_NET_PORT=$B_PORT BOURSE_ADMIN_PORT=$B_ADMIN \
   BOURSE_NET_IO_THREADS=$WORKERS BOURSE_NET_MAX_CONNECTIONS=$((N + 1000)) \
   BOURSE_SERVER_DATA_DIR="$TMP/bourse/data" BOURSE_LOG_FILE="$TMP/bourse/log" \
   BOURSE_AUTH_JWT_SECRET=$SECRET BOURSE_ADMIN_TOKEN=$TOKEN \
   BOURSE_LIMITS_REQUESTS_PER_S=1000000 BOURSE_LIMITS_BURST=1000000 \
-  "$SERVER" --config "$SRC/conf/bourse.conf" >"$TMP/bourse/out" 2>&1 &
+  "$SERVER" --config "$B_CONF" >"$TMP/bourse/out" 2>&1 &
 B_PID=$!
 PIDS+=("$B_PID")
 wait_port "$B_PORT"
@@ -111,6 +142,9 @@ error_log $TMP/nginx/error.log warn;
 events { worker_connections $((N + 1000)); }
 http {
   access_log off;
+  # the publisher keeps one connection: nginx closes it after 1000 requests by default
+  keepalive_requests 100000000;
+  keepalive_timeout 600s;
   client_body_temp_path $TMP/nginx/tmp;
   proxy_temp_path $TMP/nginx/tmp;
   fastcgi_temp_path $TMP/nginx/tmp;
@@ -118,7 +152,7 @@ http {
   scgi_temp_path $TMP/nginx/tmp;
   server {
     listen 127.0.0.1:$N_PORT backlog=4096;
-    # one channel per run (?id=...), so a new run does not replay the last one's messages
+    # channels per run (?id=benchR-k), so a new run does not replay the last one's messages
     location = /sub { nchan_subscriber websocket; nchan_channel_id \$arg_id; }
     location = /pub { nchan_publisher http; nchan_channel_id \$arg_id; }
   }
@@ -131,17 +165,23 @@ fi
 
 # --- one measurement: prints a JSON line (or nothing) ---------------------------------------
 COMMON=(-s subscribe -c "$N" -t "$THREADS" -d "$DUR" -w "$WARMUP" --drain 2 --connect-timeout 30
-  --source-ips 127.0.0.2-127.0.0.5 --json)
+  --source-ips 127.0.0.2-127.0.0.5 --spread "$K" --busy-poll "$BUSY_POLL" --json)
 
 run_bourse() { # rate
-  "$LOAD" "${COMMON[@]}" --channels @account --uid $UID_ALL --jwt-secret $SECRET \
-    --publish-rate "$1" --admin-url "http://127.0.0.1:$B_ADMIN" --admin-token $TOKEN \
-    "ws://127.0.0.1:$B_PORT/ws" || true
+  if [ "$K" = 1 ]; then # one private channel, every subscriber logged in as one uid
+    "$LOAD" "${COMMON[@]}" --channels @account --uid $UID_ALL --jwt-secret $SECRET \
+      --publish-rate "$1" --admin-url "http://127.0.0.1:$B_ADMIN" --admin-token $TOKEN \
+      "ws://127.0.0.1:$B_PORT/ws" || true
+  else # K public channels through the broadcast thread
+    "$LOAD" "${COMMON[@]}" --channels 'FAN%k@trades' --publish-channel 'FAN%k@trades' \
+      --publish-rate "$1" --admin-url "http://127.0.0.1:$B_ADMIN" --admin-token $TOKEN \
+      "ws://127.0.0.1:$B_PORT/ws" || true
+  fi
 }
 
 run_nchan() { # rate run-id
   "$LOAD" "${COMMON[@]}" --raw --publish-rate "$1" --admin-url "http://127.0.0.1:$N_PORT" \
-    --publish-path "/pub?id=bench$2" "ws://127.0.0.1:$N_PORT/sub?id=bench$2" || true
+    --publish-path "/pub?id=bench$2-%k" "ws://127.0.0.1:$N_PORT/sub?id=bench$2-%k" || true
 }
 
 # summarise name rate: reads JSON lines on stdin, prints one line per run and the medians
@@ -156,12 +196,18 @@ for line in sys.stdin:
     j = json.loads(line)
     s = j["subscribe"]
     lat = j["latency_us"]
-    missing = max(0, (s["expected"] or 0) - s["delivered"])
+    p = s["publish"] or {}
+    pub_ok = bool(p) and p["failed"] == 0 and p["unanswered"] == 0 and not p["last_error"]
+    want = s["expected"] or 0
+    if not pub_ok:  # what a working publisher would have brought: every subscriber, rate/s
+        want = max(want, int(rate * j["measured_s"] * j["options"]["connections"]))
+    missing = max(0, want - s["delivered"])
     rows.append((s["delivered_per_s"], lat["p50"], lat["p99"], lat["max"], missing,
                  j["connections"]["opened"]))
-    print(f"  {name:6} rate {rate:6.0f}/s  opened {rows[-1][5]:6d}  delivered {s['delivered_per_s']:10.0f} msg/s"
+    print(f"  {name:6} rate {rate:6.0f}/s x {s['spread']} ch  opened {rows[-1][5]:6d}  delivered {s['delivered_per_s']:10.0f} msg/s"
           f"  p50 {lat['p50']/1000:8.2f} ms  p99 {lat['p99']/1000:8.2f} ms  max {lat['max']/1000:8.2f} ms"
-          f"  missing {missing}", flush=True)
+          f"  missing {missing}" + ("" if pub_ok else f"  PUBLISH FAILED: {p.get('last_error')}"),
+          flush=True)
 if rows:
     med = [statistics.median(r[i] for r in rows) for i in range(5)]
     print(f"MEDIAN {name} {rate:.0f} {med[0]:.1f} {med[1]:.1f} {med[2]:.1f} {med[3]:.1f} {med[4]:.0f}")
@@ -169,7 +215,9 @@ EOF
 )
 summarise() { python3 -c "$SUMMARISE" "$@"; }
 
-echo "fan-out: $N subscribers, $RUNS runs of ${DUR}s (+${WARMUP}s warmup), load threads $THREADS," \
+echo "fan-out: $N subscribers over $K channels ($((N / K)) each; bourse:" \
+  "$([ "$K" = 1 ] && echo "one private channel U@account" || echo "public FAN<k>@trades")), $RUNS runs" \
+  "of ${DUR}s (+${WARMUP}s warmup), load threads $THREADS, --busy-poll $BUSY_POLL," \
   "bourse io threads = nginx workers = $WORKERS; nchan: $([ "$HAVE_NCHAN" = 1 ] && nginx -v 2>&1 || echo missing)"
 RESULTS="$TMP/results"
 : >"$RESULTS"
@@ -187,15 +235,16 @@ measure() { # rate
 
 for rate in $RATE $SWEEP; do measure "$rate"; done
 
-python3 - "$RESULTS" "$RATE" "$P99_MS" "$N" <<'EOF'
+python3 - "$RESULTS" "$RATE" "$P99_MS" "$N" "$K" <<'EOF'
 import sys
-path, rate, p99_ms, n = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+path, rate, p99_ms, n, k = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 med = {}
 for line in open(path):
     if line.startswith("MEDIAN"):
         _, name, r, per_s, p50, p99, mx, missing = line.split()
         med.setdefault(name, {})[float(r)] = (float(per_s), float(p50), float(p99), float(mx), int(missing))
-print(f"\nmedians at {rate:.0f} publications/s x {n} subscribers:")
+print(f"\nmedians at {rate:.0f} publications/s per channel x {k} channels, {n} subscribers "
+      f"({n // k} per channel):")
 for name, by_rate in med.items():
     if rate in by_rate:
         per_s, p50, p99, mx, missing = by_rate[rate]
@@ -204,13 +253,14 @@ for name, by_rate in med.items():
               f"  max {mx/1000:.2f} ms  missing {missing}  ({ok} p99 <= {p99_ms:g} ms)")
 if "bourse" in med and "nchan" in med and rate in med["nchan"] and rate in med["bourse"]:
     b, c = med["bourse"][rate], med["nchan"][rate]
-    print(f"  ratio at this rate: delivered {b[0]/c[0]:.2f}x, p99 bourse/nchan {b[2]/max(c[2],1):.2f}")
+    print(f"  ratio at this rate: delivered {b[0]/max(c[0],1):.2f}x, p99 bourse/nchan {b[2]/max(c[2],1):.2f}")
 cap = {}
 for name, by_rate in med.items():
     good = [r for r, v in by_rate.items() if v[2] <= p99_ms * 1000 and v[4] == 0]
     cap[name] = max(good) if good else None
     best = f"{by_rate[cap[name]][0]:.0f} msg/s at {cap[name]:.0f}/s" if cap[name] else "none"
-    print(f"capacity {name:6} (highest tested rate with median p99 <= {p99_ms:g} ms, no loss): {best}")
+    print(f"capacity {name:6} (highest tested rate per channel, {k} channels, with median p99 <= "
+          f"{p99_ms:g} ms, no loss): {best}")
 if cap.get("bourse") and cap.get("nchan"):
     print(f"capacity ratio bourse/nchan: {med['bourse'][cap['bourse']][0] / med['nchan'][cap['nchan']][0]:.2f}x"
           " (a lower bound when bourse met the target at the highest rate tested)")

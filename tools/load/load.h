@@ -36,13 +36,16 @@
 
 /* ---------------------------------------------------------------- options */
 
-/* A text with {id} placeholders, split once at start so that sending does
- * not scan: literal pieces[0], id, pieces[1], id, ..., pieces[ids]. */
+/* A text with placeholders ({id} in --message and --expect, %k in the
+ * subscribe scenario's channels and paths), split once at start so that
+ * sending does not scan: literal pieces[0], id, pieces[1], id, ...,
+ * pieces[ids]. */
 #define LOAD_TEMPLATE_MAX_IDS 16
 typedef struct load_template {
   const char *text;
   size_t len;
-  unsigned ids; /* number of {id} */
+  unsigned ids;        /* number of placeholders */
+  unsigned marker_len; /* length of the placeholder ("{id}": 4, "%k": 2) */
   uint32_t piece_off[LOAD_TEMPLATE_MAX_IDS + 1];
   uint32_t piece_len[LOAD_TEMPLATE_MAX_IDS + 1];
 } load_template;
@@ -99,15 +102,18 @@ typedef struct load_subscribe_options {
   bool raw;             /* --raw: no welcome, no subscribe op, data messages are the bodies */
   const char *channels; /* --channels, comma list, as given */
   char subscribe_msg[LOAD_SUBSCRIBE_MSG_MAX]; /* {"op":"subscribe",...}, built by the check */
-  size_t subscribe_len;
-  bool same_uid; /* --uid: every connection logs in as `uid` */
+  load_template subscribe_tpl;                /* subscribe_msg split at each %k */
+  uint32_t spread; /* --spread K: connection i is in group i % K (default 1) */
+  bool same_uid;   /* --uid: every connection logs in as `uid` */
   uint64_t uid;
   double publish_rate;         /* publications/s, 0 = no built-in publisher */
   const char *publish_channel; /* bourse: the "channel" of POST /v1/publish */
   const char *publish_path;    /* path of the publish request */
   char publish_channel_buf[48];
-  uint32_t publish_pipeline; /* most publish requests outstanding on the connection */
-  uint32_t publish_pad;      /* bytes of padding in each published body */
+  load_template publish_channel_tpl; /* publish_channel split at each %k */
+  load_template publish_path_tpl;    /* publish_path split at each %k */
+  uint32_t publish_pipeline;         /* most publish requests outstanding on the connection */
+  uint32_t publish_pad;              /* bytes of padding in each published body */
 } load_subscribe_options;
 
 typedef struct load_options {
@@ -115,8 +121,9 @@ typedef struct load_options {
   const char *url;
   struct sockaddr_storage target;
   socklen_t target_len;
-  char host_header[300]; /* host[:port] as written in the URL */
-  char path[2048];       /* path and query, at least "/" */
+  char host_header[300];  /* host[:port] as written in the URL */
+  char path[2048];        /* path and query, at least "/" */
+  load_template path_tpl; /* path; subscribe: split at each %k (the connection's group) */
   uint32_t connections;
   uint32_t threads;
   uint64_t duration_ns;
@@ -128,6 +135,7 @@ typedef struct load_options {
   uint32_t inflight;           /* flat out: outstanding requests per connection */
   uint32_t max_inflight;       /* open loop: most outstanding per connection */
   uint32_t buffer_size;        /* receive and send buffer, each, per connection */
+  uint64_t busy_poll_ns;       /* --busy-poll: keep polling this long after a completion */
   const char *message;         /* message scenario: the text sent */
   const char *expect;          /* message scenario: substring a reply contains */
   load_template message_tpl;
@@ -213,6 +221,7 @@ typedef struct load_subscribe_stats {
   uint64_t delivered_total;  /* stamped messages, any phase */
   uint64_t stamped_late;     /* stamped before the window (warmup) or after it */
   uint64_t server_ts;        /* unstamped pushes with a server "ts" (ms) */
+  uint64_t wrong_group;      /* --spread: publications of another group's channel, any phase */
   histogram server_ts_delay; /* ns, receive time - server ts, pushes received in the window */
 } load_subscribe_stats;
 
@@ -236,6 +245,7 @@ typedef struct load_stats {
   uint64_t bytes_in;
   uint64_t bytes_out;
   uint64_t iterations;   /* event loop iterations (one io_uring_enter each) */
+  uint64_t busy_polls;   /* --busy-poll: extra non-blocking io_uring_enter calls */
   histogram latency;     /* ns, replies to requests in the window */
   histogram send_lag;    /* ns from the intended to the actual queueing of window requests */
   histogram connect_ns;  /* TCP connect start to handshake complete */
@@ -340,6 +350,7 @@ typedef struct load_thread {
   uint64_t next_tick_ns; /* periodic housekeeping (timeouts), every 10 ms */
   uint64_t next_wake_ns; /* scenario asks to be ticked at this time (0 = none) */
   uint64_t prng;         /* xorshift state: masks and handshake keys */
+  uint64_t last_busy_ns; /* the last iteration that handled a completion (--busy-poll) */
   struct __kernel_timespec connect_timeout;
   /* scenario state */
   bool traffic_started;
@@ -399,6 +410,11 @@ const load_scenario *load_scenario_find(const char *name);
 /* Splits text at each "{id}". Returns -1 if it has more than
  * LOAD_TEMPLATE_MAX_IDS of them. */
 int load_template_parse(load_template *tpl, const char *text);
+
+/* Splits text at each occurrence of marker (NULL: none, the text is one
+ * literal piece). tpl keeps the pointer: text must outlive it. Returns -1 if
+ * text has more than LOAD_TEMPLATE_MAX_IDS markers. */
+int load_template_parse_marker(load_template *tpl, const char *text, const char *marker);
 
 /* Length of tpl expanded with id. */
 size_t load_template_length(const load_template *tpl, uint64_t id);
@@ -482,10 +498,16 @@ const char *load_order_op_name(load_order_op op);
 /* c->ext of the subscribe scenario. */
 typedef struct load_subscribe_conn {
   uint8_t setup_pending; /* set-up replies still awaited, one bit each */
+  uint32_t group;        /* --spread: the connection's group, index % K */
 } load_subscribe_conn;
+
+/* The --spread group of connection `index` (0 for every connection when the
+ * scenario is not subscribe or K is 1): what %k is replaced by. */
+uint32_t load_subscribe_group(const load_options *opt, uint32_t index);
 
 /* The subscribe scenario's hooks (its row in load_scenarios). */
 int load_subscribe_check(load_options *opt, char *err, size_t errlen);
+void load_subscribe_conn_init(load_thread *t, load_conn *c);
 void load_subscribe_on_open(load_thread *t, load_conn *c);
 void load_subscribe_on_message(load_thread *t, load_conn *c, const uint8_t *msg, size_t len,
                                bool text);
@@ -513,8 +535,9 @@ typedef struct load_publish_stats {
   histogram response;     /* ns, intended time -> response */
 } load_publish_stats;
 
-/* The publisher thread: --publish-rate publications/s over one keep-alive
- * HTTP/1.1 connection, from warmup start to the end of the window. */
+/* The publisher thread: --publish-rate publications/s per channel (times
+ * --spread channels) over one keep-alive HTTP/1.1 connection, from warmup
+ * start to the end of the window. */
 typedef struct load_publisher {
   const load_options *opt;
   load_shared *shared;
@@ -604,8 +627,10 @@ void load_conn_setup_failed(load_thread *t, load_conn *c, const char *why, size_
 /* Writes a random Sec-WebSocket-Key (24 base64 characters and a NUL). */
 void load_ws_make_key(uint64_t *prng, char key[25]);
 
-/* Writes the upgrade request into out; returns its length, 0 if it does not fit. */
-size_t load_ws_request(char *out, size_t cap, const load_options *opt, const char *key);
+/* Writes the upgrade request for a connection of --spread group `group` (the
+ * %k of the path) into out; returns its length, 0 if it does not fit. */
+size_t load_ws_request(char *out, size_t cap, const load_options *opt, const char *key,
+                       uint32_t group);
 
 /* Result of load_ws_response. */
 typedef enum load_ws_handshake {

@@ -16,7 +16,8 @@
  * One iteration: read the clock once, follow the phase the main thread
  * publishes, start due connections, let the scenario send (on_tick), submit
  * the sends queued since the last iteration, wait for completions or the next
- * timer, handle every completion. The hot path is handle_cqe -> recv ->
+ * timer (with --busy-poll, poll for a while first: see busy_poll), handle
+ * every completion. The hot path is handle_cqe -> recv ->
  * parse_frames -> scenario on_message -> load_conn_send_template: no
  * allocation, no lock and no system call per message.
  */
@@ -328,7 +329,8 @@ static void on_connected(load_thread *t, load_conn *c, int res) {
     return;
   }
   c->state = LOAD_CONN_HANDSHAKE;
-  size_t n = load_ws_request((char *)c->wbuf, t->opt->buffer_size, t->opt, c->key);
+  size_t n = load_ws_request((char *)c->wbuf, t->opt->buffer_size, t->opt, c->key,
+                             load_subscribe_group(t->opt, c->index));
   c->woff = 0;
   c->wlen = (uint32_t)n; /* main checked that the request fits the buffer */
   mark_dirty(t, c);
@@ -593,6 +595,43 @@ static void finish(load_thread *t) {
   }
 }
 
+/*
+ * --busy-poll: polls the completion queue without blocking until a
+ * completion is there (true), the wake time has come (true), or the polling
+ * window -- busy_poll_ns after the last iteration that handled a completion --
+ * is over (false: the caller blocks). *now is the clock at the end.
+ *
+ * Why: a worker blocked in io_uring_enter must be woken for each message,
+ * and the server's sending thread pays for that wake-up inside its send (an
+ * inter-processor interrupt, expensive in a VM). A worker that is busy
+ * anyway keeps polling for a while instead and is not woken per message: it
+ * spends the load machine's CPU and saves the server's.
+ *
+ * With DEFER_TASKRUN a completion reaches the ring only when this thread
+ * runs the task work the kernel queued for it: io_uring_submit_and_get_events
+ * (an io_uring_enter with GETEVENTS and no wait, also submitting what is
+ * queued). TASKRUN_FLAG makes the kernel raise IORING_SQ_TASKRUN in the
+ * shared ring when it queues such work, so polling reads that word and
+ * enters the kernel only when there is something to run or submit; a ring
+ * without the flag (older kernels) enters on every round.
+ */
+static bool busy_poll(load_thread *t, uint64_t wake, uint64_t *now) {
+  struct io_uring *ring = &t->ring;
+  bool flagged = (ring->flags & IORING_SETUP_TASKRUN_FLAG) != 0;
+  uint64_t until = t->last_busy_ns + t->opt->busy_poll_ns;
+  if (until > wake) until = wake; /* timers and phases fire on time */
+  for (;;) {
+    if (!flagged || io_uring_sq_ready(ring) ||
+        (IO_URING_READ_ONCE(*ring->sq.kflags) & IORING_SQ_TASKRUN)) {
+      io_uring_submit_and_get_events(ring);
+      t->stats.busy_polls++;
+    }
+    if (io_uring_cq_ready(ring)) return true;
+    *now = clock_mono_ns();
+    if (*now >= until) return *now >= wake;
+  }
+}
+
 /* Submits the queued SQEs and waits for a completion or the next timer. */
 static void wait_for_events(load_thread *t) {
   uint64_t wake = t->next_tick_ns;
@@ -600,7 +639,11 @@ static void wait_for_events(load_thread *t) {
   uint64_t boundaries[] = {t->measure_ns, t->end_ns, t->drain_end_ns, t->close_deadline_ns};
   for (size_t i = 0; i < sizeof(boundaries) / sizeof(boundaries[0]); i++)
     if (boundaries[i] > t->now && boundaries[i] < wake) wake = boundaries[i];
-  uint64_t wait = wake > t->now ? wake - t->now : 0;
+  uint64_t now = t->now;
+  if (t->opt->busy_poll_ns && t->last_busy_ns && now < t->last_busy_ns + t->opt->busy_poll_ns &&
+      now < wake && busy_poll(t, wake, &now))
+    return;
+  uint64_t wait = wake > now ? wake - now : 0;
   struct __kernel_timespec ts = {.tv_sec = (long long)(wait / LOAD_NS_PER_SEC),
                                  .tv_nsec = (long long)(wait % LOAD_NS_PER_SEC)};
   struct io_uring_cqe *cqe;
@@ -608,7 +651,8 @@ static void wait_for_events(load_thread *t) {
   io_uring_submit_and_wait_timeout(&t->ring, &cqe, 1, &ts, NULL);
 }
 
-static void reap(load_thread *t) {
+/* Handles every completion in the ring; returns how many. */
+static unsigned reap(load_thread *t) {
   unsigned head, n = 0;
   struct io_uring_cqe *cqe;
   io_uring_for_each_cqe(&t->ring, head, cqe) {
@@ -616,6 +660,7 @@ static void reap(load_thread *t) {
     n++;
   }
   io_uring_cq_advance(&t->ring, n);
+  return n;
 }
 
 static int ring_setup(load_thread *t) {
@@ -624,9 +669,11 @@ static int ring_setup(load_thread *t) {
   if (cq < 4096) cq = 4096;
   if (cq > 65536) cq = 65536;
   /* DEFER_TASKRUN: completions are processed only when we ask, in batches;
-   * SINGLE_ISSUER: this thread is the only submitter. Both need Linux 6.1. */
+   * SINGLE_ISSUER: this thread is the only submitter. Both need Linux 6.1.
+   * TASKRUN_FLAG: the kernel flags queued task work in the ring (busy_poll). */
   const unsigned flag_sets[] = {
-      IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_CQSIZE,
+      IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG |
+          IORING_SETUP_CQSIZE,
       IORING_SETUP_CQSIZE,
   };
   int rc = -EINVAL;
@@ -678,7 +725,7 @@ void load_thread_main(void *arg) {
     wait_for_events(t);
     t->stats.iterations++;
     t->now = clock_mono_ns();
-    reap(t);
+    if (reap(t) > 0) t->last_busy_ns = t->now;
   }
   finish(t);
   io_uring_queue_exit(&t->ring);

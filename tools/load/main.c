@@ -52,6 +52,9 @@ static const char usage_text[] =
     "      --source-ips A[-B]     spread connections over IPv4 source addresses A..B\n"
     "      --server-pid PID       report the server's RSS before and after, per connection\n"
     "      --buffer-size BYTES    receive and send buffer per connection, each (default 16384)\n"
+    "      --busy-poll US         after handling completions, poll without sleeping for up to\n"
+    "                             US microseconds before blocking (0 .. 1000, default 0): the\n"
+    "                             server then need not wake a sleeping load thread per message\n"
     "      --json                 print one JSON object instead of the table\n"
     "\n"
     "orders scenario (docs/LOAD.md):\n"
@@ -76,7 +79,11 @@ static const char usage_text[] =
     "      --channels A[,B...]    channels subscribed to after the welcome (one subscribe op)\n"
     "      --uid U                every connection logs in as uid U (default: --uid-base + i)\n"
     "      --raw                  a raw pub/sub server (nchan): no welcome, no subscribe op\n"
-    "      --publish-rate R       built-in publisher: R publications/s to --admin-url\n"
+    "      --spread K             K groups, connection i in group i % K (default 1): every %k\n"
+    "                             in --channels, the URL path, --publish-channel and\n"
+    "                             --publish-path is the group number; needs N % K == 0\n"
+    "      --publish-rate R       built-in publisher: R publications/s per channel to\n"
+    "                             --admin-url (R x K in all, publication n to group (n-1) % K)\n"
     "      --publish-channel C    channel published to (default <uid>@account with --uid)\n"
     "      --publish-path P       request path (default /v1/publish; --raw: required)\n"
     "      --publish-pipeline K   most publish requests outstanding (default 64)\n"
@@ -96,6 +103,7 @@ enum {
   OPT_SERVER_PID,
   OPT_BUFFER_SIZE,
   OPT_JSON,
+  OPT_BUSY_POLL,
   OPT_JWT_SECRET,
   OPT_UID_BASE,
   OPT_ADMIN_URL,
@@ -113,6 +121,7 @@ enum {
   OPT_CHANNELS,
   OPT_UID,
   OPT_RAW,
+  OPT_SPREAD,
   OPT_PUBLISH_RATE,
   OPT_PUBLISH_CHANNEL,
   OPT_PUBLISH_PATH,
@@ -138,6 +147,7 @@ static const struct option long_options[] = {
     {"server-pid", required_argument, NULL, OPT_SERVER_PID},
     {"buffer-size", required_argument, NULL, OPT_BUFFER_SIZE},
     {"json", no_argument, NULL, OPT_JSON},
+    {"busy-poll", required_argument, NULL, OPT_BUSY_POLL},
     {"jwt-secret", required_argument, NULL, OPT_JWT_SECRET},
     {"uid-base", required_argument, NULL, OPT_UID_BASE},
     {"admin-url", required_argument, NULL, OPT_ADMIN_URL},
@@ -155,6 +165,7 @@ static const struct option long_options[] = {
     {"channels", required_argument, NULL, OPT_CHANNELS},
     {"uid", required_argument, NULL, OPT_UID},
     {"raw", no_argument, NULL, OPT_RAW},
+    {"spread", required_argument, NULL, OPT_SPREAD},
     {"publish-rate", required_argument, NULL, OPT_PUBLISH_RATE},
     {"publish-channel", required_argument, NULL, OPT_PUBLISH_CHANNEL},
     {"publish-path", required_argument, NULL, OPT_PUBLISH_PATH},
@@ -298,6 +309,7 @@ static void set_defaults(load_options *o) {
   oo->cancel_pct = 30;
   oo->amend_pct = 30;
   o->subscribe.publish_pipeline = 64;
+  o->subscribe.spread = 1;
   char err[64];
   load_deposits_parse(oo, "USDT=1000000,BTC=1000", err, sizeof(err));
 }
@@ -385,6 +397,10 @@ static int apply_subscribe_option(load_options *o, int c, const char *arg) {
   case OPT_RAW:
     so->raw = true;
     return 0;
+  case OPT_SPREAD:
+    return parse_u32(arg, 1, 100000, &so->spread)
+               ? 0
+               : usage_error("bad --spread '%s' (1 .. 100000)", arg);
   case OPT_PUBLISH_RATE:
     if (!parse_number(arg, 1e7, &so->publish_rate) || so->publish_rate <= 0)
       return usage_error("bad --publish-rate '%s' (a positive number)", arg);
@@ -463,6 +479,11 @@ static int apply_option(load_options *o, int c, const char *arg, bool *threads_g
   case OPT_JSON:
     o->json = true;
     return 0;
+  case OPT_BUSY_POLL:
+    if (!parse_u32(arg, 0, 1000, &u))
+      return usage_error("bad --busy-poll '%s' (0 .. 1000 us)", arg);
+    o->busy_poll_ns = (uint64_t)u * 1000;
+    return 0;
   }
   if (c >= OPT_JWT_SECRET && c <= OPT_AMEND_PCT) return apply_orders_option(o, c, arg);
   if (c >= OPT_CHANNELS && c <= OPT_PUBLISH_PAD) return apply_subscribe_option(o, c, arg);
@@ -472,6 +493,7 @@ static int apply_option(load_options *o, int c, const char *arg, bool *threads_g
 /* Checks that the options fit together; returns 0 or an exit status. */
 static int check_options(load_options *o, bool threads_given) {
   char err[256];
+  load_template_parse_marker(&o->path_tpl, o->path, NULL); /* subscribe's check splits at %k */
   if (o->scenario->check && o->scenario->check(o, err, sizeof(err)) != 0)
     return usage_error("%s", err);
   if (!o->scenario->requests && (o->message || o->expect))
@@ -496,8 +518,9 @@ static int check_options(load_options *o, bool threads_given) {
               o->connections, o->connections);
     o->threads = o->connections;
   }
-  /* the upgrade request and one request frame (ids up to 20 digits) must fit */
-  size_t need = strlen(o->path) + strlen(o->host_header) + 256;
+  /* the upgrade request (each %k up to 5 digits) and one request frame (ids up to 20
+   * digits) must fit */
+  size_t need = strlen(o->path) + 3u * o->path_tpl.ids + strlen(o->host_header) + 256;
   if (o->scenario->requests) {
     size_t frame = o->message_tpl.len + 20u * o->message_tpl.ids + LOAD_WS_MAX_HEADER;
     if (frame > need) need = frame;
@@ -722,8 +745,8 @@ static int run_load(load_options *o) {
   free(shared);
   bool publish_ok = !run.publish || (run.publish->failed == 0 && run.publish->unanswered == 0 &&
                                      run.publish->sent > 0 && !run.publish->last_error[0]);
-  bool clean =
-      !run.fatal && failed == 0 && errors == 0 && run.total.opened == o->connections && publish_ok;
+  bool clean = !run.fatal && failed == 0 && errors == 0 && run.total.opened == o->connections &&
+               publish_ok && run.total.subscribe.wrong_group == 0;
   return clean ? 0 : 1;
 }
 

@@ -6,10 +6,13 @@
  * window. Runs on its own thread; touches only its load_publisher and reads
  * the phase timestamps of load_shared.
  *
- * Publication k has a fixed intended time, warmup start + k / rate, and
- * carries it as its stamp "t" (ns since the epoch): the subscribers measure
- * delivery latency from it, so a late publisher or a server slow to take the
- * request shows up as latency, not as a lower rate. Bodies:
+ * Publication k (from 0) has a fixed intended time, warmup start + k /
+ * (rate x K), and carries it as its stamp "t" (ns since the epoch): the
+ * subscribers measure delivery latency from it, so a late publisher or a
+ * server slow to take the request shows up as latency, not as a lower rate.
+ * With --spread K it goes to group k % K (every %k of the channel or path
+ * replaced by that number): each channel gets --publish-rate publications/s,
+ * and the groups' publications are evenly staggered in time. Bodies:
  *  - bourse: {"channel":"<ch>","data":{"t":<ns>,"n":<k>}} to /v1/publish;
  *  - --raw (nchan and the like): {"t":<ns>,"n":<k>} to --publish-path.
  * --publish-pad adds a "pad" string of that many bytes to the data.
@@ -68,11 +71,24 @@ static int connect_admin(const load_orders_options *o, load_publish_stats *st) {
   return fd;
 }
 
-/* Appends publication k (intended at mono ns `intended`) to io->out. */
-static bool compose(load_publisher *p, publisher_io *io, uint64_t k, uint64_t intended) {
+/* Writes tpl expanded with group into out (cap bytes), NUL-terminated. */
+static bool expand_group(const load_template *tpl, uint32_t group, char *out, size_t cap) {
+  if (load_template_length(tpl, group) >= cap) return false;
+  load_template_expand(tpl, group, out);
+  out[load_template_length(tpl, group)] = 0;
+  return true;
+}
+
+/* Appends publication k (numbered from 1; intended at mono ns `intended`)
+ * to io->out, for the channel of `group`. */
+static bool compose(load_publisher *p, publisher_io *io, uint64_t k, uint32_t group,
+                    uint64_t intended) {
   const load_options *opt = p->opt;
   const load_subscribe_options *s = &opt->subscribe;
-  char body[1400];
+  char body[1400], channel[160], path[2100];
+  if ((!s->raw && !expand_group(&s->publish_channel_tpl, group, channel, sizeof(channel))) ||
+      !expand_group(&s->publish_path_tpl, group, path, sizeof(path)))
+    return false;
   uint64_t stamp = (uint64_t)((int64_t)intended + p->shared->wall_offset_ns);
   int n;
   const char *pad_open = s->publish_pad ? ",\"pad\":\"" : "";
@@ -82,8 +98,8 @@ static bool compose(load_publisher *p, publisher_io *io, uint64_t k, uint64_t in
                  (unsigned long long)k, pad_open, io->pad, pad_close);
   else
     n = snprintf(body, sizeof(body), "{\"channel\":\"%s\",\"data\":{\"t\":%llu,\"n\":%llu%s%s%s}}",
-                 s->publish_channel, (unsigned long long)stamp, (unsigned long long)k, pad_open,
-                 io->pad, pad_close);
+                 channel, (unsigned long long)stamp, (unsigned long long)k, pad_open, io->pad,
+                 pad_close);
   if (n < 0 || (size_t)n >= sizeof(body)) return false;
   char auth[300] = "";
   if (opt->orders.admin_token)
@@ -92,7 +108,7 @@ static bool compose(load_publisher *p, publisher_io *io, uint64_t k, uint64_t in
   int m = snprintf(io->out + io->out_len, room,
                    "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
                    "%sContent-Length: %d\r\n\r\n%s",
-                   s->publish_path, opt->orders.admin_host, auth, n, body);
+                   path, opt->orders.admin_host, auth, n, body);
   if (m < 0 || (size_t)m >= room) return false;
   io->out_len += (size_t)m;
   io->intended[io->tail & (PUBLISH_RING - 1)] = intended;
@@ -171,19 +187,20 @@ static int read_in(load_publisher *p, publisher_io *io) {
 /* Queues every publication due by now; returns the next due time. */
 static uint64_t publish_due(load_publisher *p, publisher_io *io, uint64_t *k, uint64_t traffic,
                             uint64_t measure, uint64_t end, uint64_t now) {
-  double interval = 1e9 / p->opt->subscribe.publish_rate;
+  const load_subscribe_options *s = &p->opt->subscribe;
+  double interval = 1e9 / (s->publish_rate * s->spread); /* rate per channel, K channels */
   load_publish_stats *st = &p->stats;
   for (;;) {
     uint64_t due = traffic + (uint64_t)((double)*k * interval);
     if (due >= end) return UINT64_MAX;
     if (due > now) return due;
-    if (io->tail - io->head >= p->opt->subscribe.publish_pipeline ||
-        io->tail - io->head >= PUBLISH_RING) {
+    if (io->tail - io->head >= s->publish_pipeline || io->tail - io->head >= PUBLISH_RING) {
       if (*k + 1 != p->late_k) st->late++; /* its stamp keeps the intended time */
       p->late_k = *k + 1;
       return now;
     }
-    if (!compose(p, io, *k + 1, due)) return now; /* send buffer full: flush first */
+    if (!compose(p, io, *k + 1, (uint32_t)(*k % s->spread), due))
+      return now; /* send buffer full: flush first */
     st->sent++;
     if (due >= measure) st->sent_window++;
     (*k)++;

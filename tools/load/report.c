@@ -88,6 +88,7 @@ void load_stats_merge(load_stats *into, const load_stats *from) {
   into->bytes_in += from->bytes_in;
   into->bytes_out += from->bytes_out;
   into->iterations += from->iterations;
+  into->busy_polls += from->busy_polls;
   histogram_merge(&into->latency, &from->latency);
   histogram_merge(&into->connect_ns, &from->connect_ns);
   histogram_merge(&into->send_lag, &from->send_lag);
@@ -97,6 +98,7 @@ void load_stats_merge(load_stats *into, const load_stats *from) {
   into->subscribe.delivered_total += from->subscribe.delivered_total;
   into->subscribe.stamped_late += from->subscribe.stamped_late;
   into->subscribe.server_ts += from->subscribe.server_ts;
+  into->subscribe.wrong_group += from->subscribe.wrong_group;
   histogram_merge(&into->subscribe.server_ts_delay, &from->subscribe.server_ts_delay);
 }
 
@@ -293,15 +295,25 @@ static bool is_subscribe(const load_options *o) {
   return o->scenario->on_message == load_subscribe_on_message;
 }
 
-/* Publications of the window times the connections that were open. */
+/* Publications of the window times the subscribers of each: with --spread K
+ * a publication reaches its group, N / K connections. When connections
+ * failed, the groups are uneven and this is opened / K on average (the run
+ * fails anyway). */
 static uint64_t expected_deliveries(const load_run *run) {
-  return run->publish ? run->publish->sent_window * run->total.opened : 0;
+  if (!run->publish) return 0;
+  uint64_t k = run->opt->subscribe.spread;
+  return (run->publish->sent_window * run->total.opened + k / 2) / k;
 }
 
 static void print_subscribe(const load_run *run, FILE *out, double window) {
   const load_options *o = run->opt;
   const load_subscribe_options *so = &o->subscribe;
   const load_subscribe_stats *st = &run->total.subscribe;
+  if (so->spread > 1)
+    fprintf(out,
+            "  spread      %u channels, %u subscribers each: %%k = group, connection i in "
+            "group i %% %u\n",
+            so->spread, o->connections / so->spread, so->spread);
   if (so->raw)
     fprintf(out, "  subscribe   raw (the URL names the channel)\n");
   else
@@ -311,10 +323,15 @@ static void print_subscribe(const load_run *run, FILE *out, double window) {
                                  : "");
   const load_publish_stats *p = run->publish;
   if (p) {
+    if (so->spread > 1)
+      fprintf(out, "  publisher   %u channels, %.0f/s each (%.0f/s in all)", so->spread,
+              so->publish_rate, so->publish_rate * so->spread);
+    else
+      fprintf(out, "  publisher   %.0f/s", so->publish_rate);
     fprintf(out,
-            "  publisher   %.0f/s to %s%s: sent %llu (window %llu), ok %llu, failed %llu, "
+            " to %s%s: sent %llu (window %llu), ok %llu, failed %llu, "
             "unanswered %llu, waited for the pipeline %llu\n",
-            so->publish_rate, o->orders.admin_url, so->publish_path, (unsigned long long)p->sent,
+            o->orders.admin_url, so->publish_path, (unsigned long long)p->sent,
             (unsigned long long)p->sent_window, (unsigned long long)p->ok,
             (unsigned long long)p->failed, (unsigned long long)p->unanswered,
             (unsigned long long)p->late);
@@ -332,6 +349,9 @@ static void print_subscribe(const load_run *run, FILE *out, double window) {
             (unsigned long long)(want > st->delivered ? want - st->delivered : 0));
   }
   fprintf(out, "; outside the window %llu\n", (unsigned long long)st->stamped_late);
+  if (st->wrong_group)
+    fprintf(out, "  !! spread   %llu pushes of another group's channel (misrouted)\n",
+            (unsigned long long)st->wrong_group);
   print_percentiles(out, "latency", &run->total.latency);
   if (st->server_ts) {
     fprintf(out, "  server ts   %llu unstamped pushes\n", (unsigned long long)st->server_ts);
@@ -388,6 +408,11 @@ void load_report_table(const load_run *run, FILE *out) {
   fprintf(out, ", out ");
   print_bytes(out, (double)s->bytes_out);
   fprintf(out, "\n");
+  if (o->busy_poll_ns)
+    fprintf(out,
+            "  loop        %llu iterations, %llu polls without sleeping (--busy-poll %llu us)\n",
+            (unsigned long long)s->iterations, (unsigned long long)s->busy_polls,
+            (unsigned long long)(o->busy_poll_ns / 1000));
   if (o->server_pid) {
     fprintf(out, "  server rss  pid %d: before ", o->server_pid);
     print_bytes(out, (double)run->rss_before);
@@ -499,8 +524,9 @@ static void json_subscribe(const load_run *run, FILE *out, double window) {
   const load_options *o = run->opt;
   const load_subscribe_options *so = &o->subscribe;
   const load_subscribe_stats *st = &run->total.subscribe;
-  fprintf(out, "{\"raw\":%s,\"channels\":", so->raw ? "true" : "false");
+  fprintf(out, "{\"raw\":%s,\"spread\":%u,\"channels\":", so->raw ? "true" : "false", so->spread);
   json_string(out, so->channels);
+  fprintf(out, ",\"wrong_group\":%llu", (unsigned long long)st->wrong_group);
   fprintf(out,
           ",\"delivered\":%llu,\"delivered_per_s\":%.1f,\"delivered_total\":%llu,"
           "\"outside_window\":%llu,\"server_ts_pushes\":%llu,\"server_ts_delay_us\":",
@@ -547,10 +573,12 @@ void load_report_json(const load_run *run, FILE *out) {
   fprintf(out,
           ",\"options\":{\"connections\":%u,\"duration_s\":%.3f,\"warmup_s\":%.3f,"
           "\"drain_s\":%.3f,\"connect_rate\":%.3f,\"connect_timeout_s\":%.3f,\"rate\":%.3f,"
-          "\"inflight\":%u,\"max_inflight\":%u,\"buffer_size\":%u,\"source_ips\":%u,\"message\":",
+          "\"inflight\":%u,\"max_inflight\":%u,\"buffer_size\":%u,\"source_ips\":%u,"
+          "\"busy_poll_us\":%llu,\"message\":",
           o->connections, (double)o->duration_ns / 1e9, (double)o->warmup_ns / 1e9,
           (double)o->drain_ns / 1e9, o->connect_rate, (double)o->connect_timeout_ns / 1e9, o->rate,
-          o->inflight, o->max_inflight, o->buffer_size, o->source_ip_count);
+          o->inflight, o->max_inflight, o->buffer_size, o->source_ip_count,
+          (unsigned long long)(o->busy_poll_ns / 1000));
   json_string(out, o->scenario->requests ? o->message_tpl.text : NULL);
   fprintf(out, ",\"expect\":");
   json_string(out, o->expect);
@@ -599,11 +627,11 @@ void load_report_json(const load_run *run, FILE *out) {
   fprintf(out,
           ",\"messages\":{\"received\":%llu,\"welcomes\":%llu,\"other\":%llu,"
           "\"server_pings\":%llu},\"bytes\":{\"in\":%llu,\"out\":%llu},"
-          "\"loop_iterations\":%llu",
+          "\"loop_iterations\":%llu,\"busy_polls\":%llu",
           (unsigned long long)s->frames_in, (unsigned long long)s->welcomes,
           (unsigned long long)s->other_messages, (unsigned long long)s->server_pings,
           (unsigned long long)s->bytes_in, (unsigned long long)s->bytes_out,
-          (unsigned long long)s->iterations);
+          (unsigned long long)s->iterations, (unsigned long long)s->busy_polls);
   if (o->server_pid) {
     fprintf(out, ",\"server_rss\":{\"pid\":%d,\"before_bytes\":%ld,\"after_bytes\":%ld,",
             o->server_pid, run->rss_before, run->rss_after);

@@ -26,23 +26,29 @@
 
 /* ------------------------------------------------------------- templates */
 
-int load_template_parse(load_template *tpl, const char *text) {
+int load_template_parse_marker(load_template *tpl, const char *text, const char *marker) {
   memset(tpl, 0, sizeof(*tpl));
   tpl->text = text;
   tpl->len = strlen(text);
   const char *p = text, *end = text + tpl->len;
-  for (;;) {
-    const char *q = memmem(p, (size_t)(end - p), "{id}", 4);
+  size_t mlen = marker ? strlen(marker) : 0;
+  tpl->marker_len = (unsigned)mlen;
+  for (; mlen > 0;) {
+    const char *q = memmem(p, (size_t)(end - p), marker, mlen);
     if (!q) break;
     if (tpl->ids == LOAD_TEMPLATE_MAX_IDS) return -1;
     tpl->piece_off[tpl->ids] = (uint32_t)(p - text);
     tpl->piece_len[tpl->ids] = (uint32_t)(q - p);
     tpl->ids++;
-    p = q + 4;
+    p = q + mlen;
   }
   tpl->piece_off[tpl->ids] = (uint32_t)(p - text);
   tpl->piece_len[tpl->ids] = (uint32_t)(end - p);
   return 0;
+}
+
+int load_template_parse(load_template *tpl, const char *text) {
+  return load_template_parse_marker(tpl, text, "{id}");
 }
 
 /* Writes id in decimal into buf (at least 20 bytes), returns the length. */
@@ -60,7 +66,7 @@ static size_t format_id(uint64_t id, char *buf) {
 size_t load_template_length(const load_template *tpl, uint64_t id) {
   if (tpl->ids == 0) return tpl->len;
   char digits[20];
-  return tpl->len - 4u * tpl->ids + tpl->ids * format_id(id, digits);
+  return tpl->len - tpl->marker_len * tpl->ids + tpl->ids * format_id(id, digits);
 }
 
 void load_template_expand(const load_template *tpl, uint64_t id, char *out) {
@@ -439,7 +445,7 @@ const load_scenario load_scenarios[] = {
         .setup = true,
         .conn_state_size = sizeof(load_subscribe_conn),
         .check = load_subscribe_check,
-        .conn_init = NULL,
+        .conn_init = load_subscribe_conn_init,
         .on_open = load_subscribe_on_open,
         .on_message = load_subscribe_on_message,
         .on_tick = NULL,

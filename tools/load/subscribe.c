@@ -21,6 +21,14 @@
  * window, wherever it arrives until the drain ends, so with no loss
  * delivered == subscribers x publications of the window.
  *
+ * --spread K splits the connections into K groups (connection i in group
+ * i % K), each with its own channel: every %k in --channels and in the URL's
+ * path becomes the group number. The subscribe op and the upgrade request
+ * are expanded from templates once per connection, when it opens; a push
+ * costs nothing more. With the built-in publisher, publication n (from 1)
+ * goes to group (n - 1) % K, so a push whose "n" belongs to another group
+ * is counted as wrong_group (the server routed it to the wrong channel).
+ *
  * Hot path starts at load_subscribe_on_message: no allocation, no syscall.
  */
 #include "bourse/clock.h"
@@ -64,7 +72,49 @@ static int build_subscribe(load_subscribe_options *s, char *err, size_t errlen) 
   out[n++] = ']';
   out[n++] = '}';
   out[n] = 0;
-  s->subscribe_len = n;
+  return 0;
+}
+
+/* Splits text at each %k into tpl; -1 with a message when there are too many. */
+static int parse_spread_template(load_template *tpl, const char *text, const char *what, char *err,
+                                 size_t errlen) {
+  if (load_template_parse_marker(tpl, text, "%k") == 0) return 0;
+  snprintf(err, errlen, "%s has more than %d %%k", what, LOAD_TEMPLATE_MAX_IDS);
+  return -1;
+}
+
+/* --spread K > 1: the groups divide the connections evenly and each group's
+ * channel is named by %k, on the subscribing and on the publishing side. */
+static int check_spread(load_options *opt, char *err, size_t errlen) {
+  const load_subscribe_options *s = &opt->subscribe;
+  uint32_t k = s->spread;
+  if (k <= 1) return 0;
+  if (opt->connections % k != 0) {
+    snprintf(err, errlen,
+             "--spread %u needs --connections a multiple of %u (%u connections leave %u over)", k,
+             k, opt->connections, opt->connections % k);
+    return -1;
+  }
+  if (s->raw && opt->path_tpl.ids == 0)
+    return fail_usage(err, errlen,
+                      "--spread with --raw needs %k in the URL path (e.g. "
+                      "ws://HOST/sub?id=bench-%k): each group has its own channel");
+  if (!s->raw && s->subscribe_tpl.ids == 0)
+    return fail_usage(err, errlen,
+                      "--spread needs %k in --channels (e.g. FAN%k@trades): each group "
+                      "subscribes to its own channel");
+  if (s->publish_rate <= 0) return 0;
+  if (s->publish_rate * k > 1e7)
+    return fail_usage(err, errlen,
+                      "--publish-rate x --spread must stay within 10,000,000 publications/s");
+  if (s->raw && s->publish_path_tpl.ids == 0)
+    return fail_usage(err, errlen,
+                      "--spread with --raw needs %k in --publish-path (e.g. /pub?id=bench-%k): "
+                      "publication n goes to group (n - 1) % K");
+  if (!s->raw && s->publish_channel_tpl.ids == 0)
+    return fail_usage(err, errlen,
+                      "--spread needs %k in --publish-channel (e.g. FAN%k@trades): "
+                      "publication n goes to group (n - 1) % K");
   return 0;
 }
 
@@ -78,6 +128,8 @@ static int check_publisher(load_options *opt, char *err, size_t errlen) {
   }
   if (!opt->orders.admin_url)
     return fail_usage(err, errlen, "--publish-rate needs --admin-url (where to publish)");
+  if (s->publish_path && strlen(s->publish_path) > 2000)
+    return fail_usage(err, errlen, "--publish-path too long (at most 2000 bytes)");
   if (s->raw) {
     if (!s->publish_path || s->publish_path[0] != '/')
       return fail_usage(err, errlen,
@@ -92,9 +144,26 @@ static int check_publisher(load_options *opt, char *err, size_t errlen) {
              (unsigned long long)s->uid);
     s->publish_channel = s->publish_channel_buf;
   }
-  if (strcspn(s->publish_channel, "\"\\") != strlen(s->publish_channel))
-    return fail_usage(err, errlen, "bad --publish-channel: no quotes or backslashes");
+  if (strcspn(s->publish_channel, "\"\\") != strlen(s->publish_channel) ||
+      strlen(s->publish_channel) > 100)
+    return fail_usage(err, errlen, "bad --publish-channel: at most 100 bytes, no quotes");
   return 0;
+}
+
+/* The %k templates of everything named per group. */
+static int parse_templates(load_options *opt, char *err, size_t errlen) {
+  load_subscribe_options *s = &opt->subscribe;
+  if (parse_spread_template(&opt->path_tpl, opt->path, "the URL path", err, errlen) != 0) return -1;
+  if (!s->raw &&
+      parse_spread_template(&s->subscribe_tpl, s->subscribe_msg, "--channels", err, errlen) != 0)
+    return -1;
+  if (s->publish_rate <= 0) return 0;
+  if (parse_spread_template(&s->publish_path_tpl, s->publish_path, "--publish-path", err, errlen) !=
+      0)
+    return -1;
+  return s->raw ? 0
+                : parse_spread_template(&s->publish_channel_tpl, s->publish_channel,
+                                        "--publish-channel", err, errlen);
 }
 
 int load_subscribe_check(load_options *opt, char *err, size_t errlen) {
@@ -116,10 +185,20 @@ int load_subscribe_check(load_options *opt, char *err, size_t errlen) {
     if (!s->same_uid && opt->orders.uid_base > (uint64_t)INT64_MAX - opt->connections)
       return fail_usage(err, errlen, "--uid-base too large");
   }
-  return check_publisher(opt, err, errlen);
+  if (check_publisher(opt, err, errlen) != 0 || parse_templates(opt, err, errlen) != 0) return -1;
+  return check_spread(opt, err, errlen);
+}
+
+uint32_t load_subscribe_group(const load_options *opt, uint32_t index) {
+  return opt->subscribe.spread > 1 ? index % opt->subscribe.spread : 0;
 }
 
 /* --------------------------------------------------------------- set-up */
+
+void load_subscribe_conn_init(load_thread *t, load_conn *c) {
+  load_subscribe_conn *sc = c->ext;
+  sc->group = load_subscribe_group(t->opt, c->index);
+}
 
 void load_subscribe_on_open(load_thread *t, load_conn *c) {
   const load_subscribe_options *s = &t->opt->subscribe;
@@ -145,8 +224,9 @@ void load_subscribe_on_open(load_thread *t, load_conn *c) {
     sc->setup_pending |= SETUP_AUTH;
   }
   /* sent together with the login: the server answers a connection's
-   * requests in order, so the subscription already sees the uid */
-  if (!load_conn_send_text(t, c, s->subscribe_msg, s->subscribe_len)) {
+   * requests in order, so the subscription already sees the uid; %k is
+   * the connection's group */
+  if (!load_conn_send_template(t, c, &s->subscribe_tpl, sc->group)) {
     static const char why[] = "the subscribe op does not fit --buffer-size";
     load_conn_setup_failed(t, c, why, sizeof(why) - 1);
     return;
@@ -225,12 +305,23 @@ static void count_server_ts(load_thread *t, uint64_t ts_ms) {
   histogram_record(&st->server_ts_delay, now > ts_ns ? now - ts_ns : 0);
 }
 
+/* --spread with the built-in publisher: publication n went to group (n - 1) % K. */
+static void check_group(load_thread *t, const load_conn *c, const uint8_t *msg, size_t len) {
+  const load_subscribe_conn *sc = c->ext;
+  uint64_t n;
+  if (number_after(msg, len, "\"n\":", 4, &n) && n > 0 &&
+      (n - 1) % t->opt->subscribe.spread != sc->group)
+    t->stats.subscribe.wrong_group++;
+}
+
 void load_subscribe_on_message(load_thread *t, load_conn *c, const uint8_t *msg, size_t len,
                                bool text) {
   (void)text;
   uint64_t v;
   if (load_subscribe_find_stamp(msg, len, &v)) {
     count_stamped(t, v);
+    if (t->opt->subscribe.spread > 1 && t->opt->subscribe.publish_rate > 0)
+      check_group(t, c, msg, len);
     return;
   }
   if (!t->opt->subscribe.raw) {

@@ -37,7 +37,14 @@ void load_ws_make_key(uint64_t *prng, char key[25]) {
   EVP_EncodeBlock((unsigned char *)key, raw, sizeof(raw)); /* 24 characters and a NUL */
 }
 
-size_t load_ws_request(char *out, size_t cap, const load_options *opt, const char *key) {
+size_t load_ws_request(char *out, size_t cap, const load_options *opt, const char *key,
+                       uint32_t group) {
+  /* the path with every %k replaced by the group (subscribe --spread) */
+  char path[sizeof(opt->path) + LOAD_TEMPLATE_MAX_IDS * 10];
+  const load_template *tpl = &opt->path_tpl;
+  if (load_template_length(tpl, group) >= sizeof(path)) return 0;
+  load_template_expand(tpl, group, path);
+  path[load_template_length(tpl, group)] = 0;
   int n = snprintf(out, cap,
                    "GET %s HTTP/1.1\r\n"
                    "Host: %s\r\n"
@@ -47,7 +54,7 @@ size_t load_ws_request(char *out, size_t cap, const load_options *opt, const cha
                    "Sec-WebSocket-Version: 13\r\n"
                    "User-Agent: bourse-load/" BOURSE_VERSION "\r\n"
                    "\r\n",
-                   opt->path, opt->host_header, key);
+                   path, opt->host_header, key);
   if (n < 0 || (size_t)n >= cap) return 0;
   return (size_t)n;
 }
