@@ -35,6 +35,8 @@
 
 #define PUBLISH_SEND_CAP (256 * 1024)
 #define PUBLISH_RECV_CAP (64 * 1024)
+/* longest sleep while the pipeline is full (a response ends it sooner) */
+#define PUBLISH_FULL_WAIT_NS 1000000
 /* intended times of outstanding requests, a ring; a power of two */
 #define PUBLISH_RING 4096
 
@@ -197,7 +199,9 @@ static uint64_t publish_due(load_publisher *p, publisher_io *io, uint64_t *k, ui
     if (io->tail - io->head >= s->publish_pipeline || io->tail - io->head >= PUBLISH_RING) {
       if (*k + 1 != p->late_k) st->late++; /* its stamp keeps the intended time */
       p->late_k = *k + 1;
-      return now;
+      /* pipeline full: only a response frees a slot, and a response wakes
+       * wait_io (POLLIN); a deadline of now would spin the publisher's core */
+      return now + PUBLISH_FULL_WAIT_NS;
     }
     if (!compose(p, io, *k + 1, (uint32_t)(*k % s->spread), due))
       return now; /* send buffer full: flush first */
