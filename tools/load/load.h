@@ -340,6 +340,12 @@ typedef struct load_thread {
   uint32_t slot_cap; /* inflight slots per connection, a power of two (0 = none) */
   uint8_t *buffers;  /* all connections' buffers, one mapping */
   size_t buffers_size;
+  /* multishot recv lands in these provided buffers (group 0), then is copied
+   * to the connection's rbuf, where frames are reassembled */
+  struct io_uring_buf_ring *recv_ring;
+  uint8_t *recv_bufs;
+  uint32_t recv_buf_count, recv_buf_size;
+  uint32_t recv_returned; /* buffers given back since the last advance */
   load_inflight *slot_memory;
   size_t slot_memory_size;
   uint8_t *ext_memory; /* every connection's scenario state, one mapping */

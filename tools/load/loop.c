@@ -43,6 +43,7 @@ enum { OP_CONNECT = 1, OP_CONNECT_TIMEOUT = 2, OP_RECV = 3, OP_SEND = 4 };
 /* How long open connections get to finish the close handshake at the end. */
 #define LOAD_CLOSE_GRACE_NS (300 * UINT64_C(1000000))
 #define LOAD_SQ_ENTRIES     2048
+#define LOAD_RECV_BUF_SIZE  2048 /* bytes per provided recv buffer */
 
 static uint64_t op_data(const load_thread *t, const load_conn *c, unsigned op) {
   return ((uint64_t)(c - t->conns) << 8) | op;
@@ -207,13 +208,25 @@ static void flush_sends(load_thread *t) {
 
 /* ----------------------------------------------------------- connecting */
 
+/* One multishot recv per connection: armed once, it completes every time
+ * data arrives, into a provided buffer, until it ends (no F_MORE). A
+ * single-shot recv costs a submission and a poll arm per message, a multishot
+ * neither; the server's send then only queues the data and its task work. */
 static void arm_recv(load_thread *t, load_conn *c) {
   if (c->recv_armed || c->state == LOAD_CONN_CLOSED) return;
-  uint32_t room = t->opt->buffer_size - c->rlen;
   struct io_uring_sqe *sqe = get_sqe(t);
-  io_uring_prep_recv(sqe, c->fd, c->rbuf + c->rlen, room, 0);
+  io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
+  sqe->flags |= IOSQE_BUFFER_SELECT;
+  sqe->buf_group = 0;
   io_uring_sqe_set_data64(sqe, op_data(t, c, OP_RECV));
   c->recv_armed = true;
+}
+
+static void give_recv_buffer(load_thread *t, unsigned bid) {
+  io_uring_buf_ring_add(t->recv_ring, t->recv_bufs + (size_t)bid * t->recv_buf_size,
+                        t->recv_buf_size, (unsigned short)bid,
+                        io_uring_buf_ring_mask(t->recv_buf_count), (int)t->recv_returned);
+  t->recv_returned++;
 }
 
 static void conn_start(load_thread *t, load_conn *c) {
@@ -465,19 +478,46 @@ static void on_handshake_bytes(load_thread *t, load_conn *c) {
   if (conn_live(c)) parse_frames(t, c);
 }
 
-static void on_recv(load_thread *t, load_conn *c, int res) {
-  c->recv_armed = false;
+/* Received bytes are in c->rbuf [rlen - n, rlen): parse what they complete. */
+static void on_bytes(load_thread *t, load_conn *c) {
+  if (c->state == LOAD_CONN_HANDSHAKE)
+    on_handshake_bytes(t, c);
+  else
+    parse_frames(t, c);
+}
+
+/* Copies a received chunk into the connection's buffer, parsing as it fills:
+ * a chunk larger than the room left is taken in parts. */
+static void take_bytes(load_thread *t, load_conn *c, const uint8_t *p, uint32_t n) {
+  t->stats.bytes_in += n;
+  while (n > 0 && c->state != LOAD_CONN_CLOSED) {
+    uint32_t room = t->opt->buffer_size - c->rlen;
+    if (room == 0) { /* parse_frames closes a connection whose frame cannot fit */
+      protocol_error(t, c, LOAD_ERR_TOO_BIG, 1009);
+      return;
+    }
+    uint32_t k = n < room ? n : room;
+    memcpy(c->rbuf + c->rlen, p, k);
+    c->rlen += k;
+    p += k;
+    n -= k;
+    on_bytes(t, c);
+  }
+}
+
+static void on_recv(load_thread *t, load_conn *c, const struct io_uring_cqe *cqe) {
+  int res = cqe->res;
+  bool more = (cqe->flags & IORING_CQE_F_MORE) != 0;
+  if (cqe->flags & IORING_CQE_F_BUFFER) {
+    unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+    if (res > 0 && c->state != LOAD_CONN_CLOSED)
+      take_bytes(t, c, t->recv_bufs + (size_t)bid * t->recv_buf_size, (uint32_t)res);
+    give_recv_buffer(t, bid);
+  }
+  if (!more) c->recv_armed = false;
   if (c->state == LOAD_CONN_CLOSED) return;
-  if (res > 0) {
-    t->stats.bytes_in += (uint64_t)res;
-    c->rlen += (uint32_t)res;
-    if (c->state == LOAD_CONN_HANDSHAKE)
-      on_handshake_bytes(t, c);
-    else
-      parse_frames(t, c);
-    arm_recv(t, c);
-  } else if (res == -EINTR || res == -EAGAIN || res == -ENOBUFS) {
-    arm_recv(t, c);
+  if (res > 0 || res == -EINTR || res == -EAGAIN || res == -ENOBUFS) {
+    if (!more) arm_recv(t, c); /* ended (buffers ran out, or the kernel's choice) */
   } else if (c->state == LOAD_CONN_HANDSHAKE || c->state == LOAD_CONN_SETUP) {
     conn_fail(t, c, res == 0 ? LOAD_FAIL_CLOSED : fail_reason(t, -res));
   } else {
@@ -521,7 +561,7 @@ static void handle_cqe(load_thread *t, const struct io_uring_cqe *cqe) {
   case OP_CONNECT_TIMEOUT: /* fired (connect then fails -ECANCELED) or not needed */
     break;
   case OP_RECV:
-    on_recv(t, c, cqe->res);
+    on_recv(t, c, cqe);
     break;
   case OP_SEND:
     on_sent(t, c, cqe->res);
@@ -660,6 +700,10 @@ static unsigned reap(load_thread *t) {
     n++;
   }
   io_uring_cq_advance(&t->ring, n);
+  if (t->recv_returned) {
+    io_uring_buf_ring_advance(t->recv_ring, (int)t->recv_returned);
+    t->recv_returned = 0;
+  }
   return n;
 }
 
@@ -684,6 +728,18 @@ static int ring_setup(load_thread *t) {
     rc = io_uring_queue_init_params(LOAD_SQ_ENTRIES, &t->ring, &p);
   }
   if (rc < 0) return -rc;
+  /* the provided-buffer ring, registered by hand (liburing 2.3 has no helper) */
+  struct io_uring_buf_reg reg = {
+      .ring_addr = (unsigned long)t->recv_ring, .ring_entries = t->recv_buf_count, .bgid = 0};
+  rc = io_uring_register_buf_ring(&t->ring, &reg, 0);
+  if (rc != 0) {
+    io_uring_queue_exit(&t->ring);
+    return -rc;
+  }
+  io_uring_buf_ring_init(t->recv_ring);
+  for (uint32_t b = 0; b < t->recv_buf_count; b++) give_recv_buffer(t, b);
+  io_uring_buf_ring_advance(t->recv_ring, (int)t->recv_returned);
+  t->recv_returned = 0;
   return 0;
 }
 
@@ -759,12 +815,20 @@ int load_thread_prepare(load_thread *t, unsigned id, const load_options *opt, lo
   t->scratch = malloc(opt->buffer_size);
   t->buffers_size = (size_t)t->n_conns * 2 * opt->buffer_size;
   t->buffers = map_zeroed(t->buffers_size);
+  /* provided buffers: enough for a burst to every connection, 2 KiB each (a
+   * larger message arrives in several) */
+  t->recv_buf_size = LOAD_RECV_BUF_SIZE;
+  t->recv_buf_count = 1024;
+  while (t->recv_buf_count < t->n_conns && t->recv_buf_count < 16384) t->recv_buf_count *= 2;
+  t->recv_ring = map_zeroed((size_t)t->recv_buf_count * sizeof(struct io_uring_buf));
+  t->recv_bufs = map_zeroed((size_t)t->recv_buf_count * t->recv_buf_size);
   t->slot_memory_size = (size_t)t->n_conns * t->slot_cap * sizeof(load_inflight);
   t->slot_memory = map_zeroed(t->slot_memory_size);
   t->ext_memory_size = (size_t)t->n_conns * opt->scenario->conn_state_size;
   t->ext_memory = map_zeroed(t->ext_memory_size);
-  if (!t->conns || !t->dirty || !t->scratch || (t->buffers_size && !t->buffers) ||
-      (t->slot_memory_size && !t->slot_memory) || (t->ext_memory_size && !t->ext_memory)) {
+  if (!t->conns || !t->dirty || !t->scratch || (t->buffers_size && !t->buffers) || !t->recv_ring ||
+      !t->recv_bufs || (t->slot_memory_size && !t->slot_memory) ||
+      (t->ext_memory_size && !t->ext_memory)) {
     load_thread_release(t);
     return ENOMEM;
   }
@@ -785,6 +849,10 @@ int load_thread_prepare(load_thread *t, unsigned id, const load_options *opt, lo
 
 void load_thread_release(load_thread *t) {
   if (t->buffers) munmap(t->buffers, t->buffers_size);
+  if (t->recv_ring) munmap(t->recv_ring, (size_t)t->recv_buf_count * sizeof(struct io_uring_buf));
+  if (t->recv_bufs) munmap(t->recv_bufs, (size_t)t->recv_buf_count * t->recv_buf_size);
+  t->recv_ring = NULL;
+  t->recv_bufs = NULL;
   if (t->slot_memory) munmap(t->slot_memory, t->slot_memory_size);
   if (t->ext_memory) munmap(t->ext_memory, t->ext_memory_size);
   free(t->conns);
