@@ -126,8 +126,15 @@ static void mark_dirty(net_conn *c) {
   if (c->dirty) return;
   net_thread *t = c->thread;
   c->dirty = true;
-  c->dirty_next = t->dirty_head;
-  t->dirty_head = (uint32_t)(c - t->conns);
+  /* first marked, first sent: a request's reply is not queued behind a
+   * fan-out that reached the io thread after it */
+  uint32_t index = (uint32_t)(c - t->conns);
+  c->dirty_next = NET_NO_SLOT;
+  if (t->dirty_head == NET_NO_SLOT)
+    t->dirty_head = index;
+  else
+    t->conns[t->dirty_tail].dirty_next = index;
+  t->dirty_tail = index;
 }
 
 void net_conn_queue(net_conn *c, const void *data, size_t len) {
@@ -585,6 +592,7 @@ static void flush_dirty(net_thread *t) {
   while (t->dirty_head != NET_NO_SLOT) {
     net_conn *c = &t->conns[t->dirty_head];
     t->dirty_head = c->dirty_next;
+    if (t->dirty_head == NET_NO_SLOT) t->dirty_tail = NET_NO_SLOT;
     c->dirty = false;
     if (c->state == CONN_FREE) continue;
     if (conn_dying(c)) {
@@ -868,7 +876,7 @@ static int thread_init(net_server *s, net_thread *t, unsigned index, char *err, 
   t->index = index;
   t->wake_fd = -1;
   for (unsigned i = 0; i < NET_MAX_LISTENERS; i++) t->listen_fds[i] = -1;
-  t->dirty_head = NET_NO_SLOT;
+  t->dirty_head = t->dirty_tail = NET_NO_SLOT;
   t->conn_capacity = cfg->net_max_connections;
   t->buffer_count = cfg->net_recv_buffers;
   t->buffer_size = cfg->net_recv_buffer_size;

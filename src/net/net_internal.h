@@ -161,7 +161,8 @@ struct net_thread {
   uint32_t conn_high_water; /* slots [0, high_water) have been used */
   uint32_t *free_slots;
   uint32_t free_count;
-  uint32_t dirty_head; /* flush list, UINT32_MAX = empty */
+  uint32_t dirty_head; /* flush list (FIFO), UINT32_MAX = empty */
+  uint32_t dirty_tail; /* its last entry, when not empty */
   /* Per-IP limits: open addressing over ip_capacity (a power of two) entries. */
   net_ip_entry *ip_table;
   uint32_t ip_capacity;
