@@ -17,7 +17,13 @@ void net_ws_open(net_conn *c, unsigned dialect, const http_request *req) {
   c->state = CONN_WS;
   c->dialect = (uint16_t)dialect;
   c->utf8_state = WS_UTF8_ACCEPT;
-  c->next_ping_ms = c->thread->now_ms + cfg->ws_ping_interval_ms;
+  /* The first ping comes after half to one whole interval, spread by slot:
+   * connections opened together (a reconnect storm, a restart) then do not
+   * all ping in the same tick, which would queue a send per connection at once. */
+  uint32_t half = cfg->ws_ping_interval_ms / 2;
+  uint32_t slot = (uint32_t)(c - c->thread->conns);
+  uint32_t spread = half ? (uint32_t)(((uint64_t)slot * 2654435761u) % (half + 1u)) : 0;
+  c->next_ping_ms = c->thread->now_ms + (cfg->ws_ping_interval_ms - half) + spread;
   const net_dialect *d = net_conn_listener(c)->dialects[dialect];
   if (d->on_open) d->on_open(c, req);
 }

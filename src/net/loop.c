@@ -632,9 +632,10 @@ static void tick(net_thread *t) {
 static uint32_t tick_interval_ms(const config *cfg) {
   uint32_t ms = cfg->ws_ping_interval_ms < cfg->ws_ping_timeout_ms ? cfg->ws_ping_interval_ms
                                                                    : cfg->ws_ping_timeout_ms;
+  /* at most 100 ms: pings due are sent in small groups, not a second's worth at once */
   ms /= 4;
   if (ms < 10) ms = 10;
-  if (ms > 1000) ms = 1000;
+  if (ms > 100) ms = 100;
   return ms;
 }
 
