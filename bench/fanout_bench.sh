@@ -34,6 +34,7 @@
 #   FANOUT_SWEEP ["40 80 160"]  extra publish rates: the highest rate each server sustains
 #                               with p99 <= FANOUT_P99_MS [5] and no loss ("capacity")
 #   FANOUT_NO_INSTALL=1         never apt-get install nginx/nchan (skip the peer if missing)
+#   FANOUT_NO_FLOOR=1           skip the kernel floor (BUILD/bench/tcp_fanout_bench) run first
 # Needs: python3 (JSON), and a hard open-file limit above N + a few hundred (ulimit -Hn).
 set -uo pipefail
 
@@ -219,6 +220,13 @@ echo "fan-out: $N subscribers over $K channels ($((N / K)) each; bourse:" \
   "$([ "$K" = 1 ] && echo "one private channel U@account" || echo "public FAN<k>@trades")), $RUNS runs" \
   "of ${DUR}s (+${WARMUP}s warmup), load threads $THREADS, --busy-poll $BUSY_POLL," \
   "bourse io threads = nginx workers = $WORKERS; nchan: $([ "$HAVE_NCHAN" = 1 ] && nginx -v 2>&1 || echo missing)"
+# The floor under both servers, measured in the same run: the kernel's own loopback TCP
+# path with no server logic (bench/tcp_fanout_bench.c): one message to all N at once, and
+# flat-out messages/s with the CPU each side pays per message.
+FLOOR="$BUILD/bench/tcp_fanout_bench"
+if [ -x "$FLOOR" ] && [ -z "${FANOUT_NO_FLOOR:-}" ]; then
+  "$FLOOR" "$N" 3 11 | sed 's/^/  floor: /'
+fi
 RESULTS="$TMP/results"
 : >"$RESULTS"
 measure() { # rate
