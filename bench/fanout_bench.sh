@@ -26,12 +26,12 @@
 #   FANOUT_SUBSCRIBERS [10000]  FANOUT_RATE [20] publications/s per channel
 #   FANOUT_CHANNELS [100]       K channels (N % K == 0; bourse: K <= 253 markets besides the 3
 #                               bundled); 1 = one channel for every subscriber, as above
-#   FANOUT_DURATION [10] s      FANOUT_WARMUP [2] s   FANOUT_THREADS [2] load threads
-#   FANOUT_BUSY_POLL [0] us     bourse-load --busy-poll for both servers' runs: load threads
+#   FANOUT_DURATION [5] s       FANOUT_WARMUP [2] s   FANOUT_THREADS [2] load threads
+#   FANOUT_BUSY_POLL [50] us    bourse-load --busy-poll for both servers' runs: load threads
 #                               poll this long before sleeping, so the server does not pay
 #                               to wake them per message
 #   FANOUT_WORKERS [1]          bourse io threads = nginx worker processes
-#   FANOUT_SWEEP ["40 80 160"]  extra publish rates: the highest rate each server sustains
+#   FANOUT_SWEEP ["1 2 3 4 5 7 10"] extra rates per channel: the highest rate each server sustains
 #                               with p99 <= FANOUT_P99_MS [5] and no loss ("capacity")
 #   FANOUT_NO_INSTALL=1         never apt-get install nginx/nchan (skip the peer if missing)
 #   FANOUT_NO_FLOOR=1           skip the kernel floor (BUILD/bench/tcp_fanout_bench) run first
@@ -43,12 +43,12 @@ RUNS=${2:-3}
 N=${FANOUT_SUBSCRIBERS:-10000}
 RATE=${FANOUT_RATE:-20}
 K=${FANOUT_CHANNELS:-100}
-BUSY_POLL=${FANOUT_BUSY_POLL:-0}
-DUR=${FANOUT_DURATION:-10}
+BUSY_POLL=${FANOUT_BUSY_POLL:-50}
+DUR=${FANOUT_DURATION:-5}
 WARMUP=${FANOUT_WARMUP:-2}
 THREADS=${FANOUT_THREADS:-2}
 WORKERS=${FANOUT_WORKERS:-1}
-SWEEP=${FANOUT_SWEEP-40 80 160}
+SWEEP=${FANOUT_SWEEP-1 2 3 4 5 7 10}
 P99_MS=${FANOUT_P99_MS:-5}
 LOAD="$BUILD/bourse-load"
 SERVER="$BUILD/bourse"
@@ -160,13 +160,34 @@ http {
 }
 EOF
   nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" >"$TMP/nginx/out" 2>&1 &
-  PIDS+=("$!")
+  N_PID=$!
+  PIDS+=("$N_PID")
   wait_port "$N_PORT"
 fi
 
 # --- one measurement: prints a JSON line (or nothing) ---------------------------------------
 COMMON=(-s subscribe -c "$N" -t "$THREADS" -d "$DUR" -w "$WARMUP" --drain 2 --connect-timeout 30
   --source-ips 127.0.0.2-127.0.0.5 --spread "$K" --busy-poll "$BUSY_POLL" --json)
+
+# CPU seconds (user + system) used so far by a process and its children processes (nginx's
+# workers), from /proc: the server's own cost of a run, whatever the load tool costs.
+proc_cpu() { # pid
+  local tck total=0 p
+  tck=$(getconf CLK_TCK)
+  for p in "$1" $(pgrep -P "$1"); do
+    total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+  done
+  python3 -c "print($total / $tck)"
+}
+
+# run_measured name pid rate [run-id]: one run, its JSON line, then "SERVERCPU seconds"
+run_measured() {
+  local c0 c1
+  c0=$(proc_cpu "$2")
+  "run_$1" "${@:3}"
+  c1=$(proc_cpu "$2")
+  echo "SERVERCPU $(python3 -c "print($c1 - $c0)")"
+}
 
 run_bourse() { # rate
   if [ "$K" = 1 ]; then # one private channel, every subscriber logged in as one uid
@@ -192,6 +213,14 @@ name, rate = sys.argv[1], float(sys.argv[2])
 rows = []
 for line in sys.stdin:
     line = line.strip()
+    if line.startswith("SERVERCPU") and rows:
+        # server CPU per message it delivered, whole run (connections, warmup and drain too)
+        total = rows[-1][6]
+        cpu_us = float(line.split()[1]) * 1e6 / total if total else float("nan")
+        rows[-1] = rows[-1][:7] + (cpu_us,)
+        print(f"  {'':6} server CPU {float(line.split()[1]):.2f} s for {total} messages delivered"
+              f" in the whole run: {cpu_us:.2f} us per message", flush=True)
+        continue
     if not line.startswith("{"):
         continue
     j = json.loads(line)
@@ -204,14 +233,15 @@ for line in sys.stdin:
         want = max(want, int(rate * j["measured_s"] * j["options"]["connections"]))
     missing = max(0, want - s["delivered"])
     rows.append((s["delivered_per_s"], lat["p50"], lat["p99"], lat["max"], missing,
-                 j["connections"]["opened"]))
+                 j["connections"]["opened"], s["delivered_total"], float("nan")))
     print(f"  {name:6} rate {rate:6.0f}/s x {s['spread']} ch  opened {rows[-1][5]:6d}  delivered {s['delivered_per_s']:10.0f} msg/s"
           f"  p50 {lat['p50']/1000:8.2f} ms  p99 {lat['p99']/1000:8.2f} ms  max {lat['max']/1000:8.2f} ms"
           f"  missing {missing}" + ("" if pub_ok else f"  PUBLISH FAILED: {p.get('last_error')}"),
           flush=True)
 if rows:
     med = [statistics.median(r[i] for r in rows) for i in range(5)]
-    print(f"MEDIAN {name} {rate:.0f} {med[0]:.1f} {med[1]:.1f} {med[2]:.1f} {med[3]:.1f} {med[4]:.0f}")
+    cpu = statistics.median(r[7] for r in rows)
+    print(f"MEDIAN {name} {rate:.0f} {med[0]:.1f} {med[1]:.1f} {med[2]:.1f} {med[3]:.1f} {med[4]:.0f} {cpu:.3f}")
 EOF
 )
 summarise() { python3 -c "$SUMMARISE" "$@"; }
@@ -232,8 +262,8 @@ RESULTS="$TMP/results"
 measure() { # rate
   local rate=$1 b="" n=""
   for r in $(seq "$RUNS"); do
-    b+=$(run_bourse "$rate")$'\n'
-    [ "$HAVE_NCHAN" = 1 ] && n+=$(run_nchan "$rate" "$rate-$r")$'\n'
+    b+=$(run_measured bourse "$B_PID" "$rate")$'\n'
+    [ "$HAVE_NCHAN" = 1 ] && n+=$(run_measured nchan "$N_PID" "$rate" "$rate-$r")$'\n'
   done
   printf '%s' "$b" | summarise bourse "$rate" | tee -a "$RESULTS" | grep -v '^MEDIAN'
   [ "$HAVE_NCHAN" = 1 ] && printf '%s' "$n" | summarise nchan "$rate" | tee -a "$RESULTS" |
@@ -249,13 +279,14 @@ path, rate, p99_ms, n, k = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), 
 med = {}
 for line in open(path):
     if line.startswith("MEDIAN"):
-        _, name, r, per_s, p50, p99, mx, missing = line.split()
-        med.setdefault(name, {})[float(r)] = (float(per_s), float(p50), float(p99), float(mx), int(missing))
+        _, name, r, per_s, p50, p99, mx, missing, cpu = line.split()
+        med.setdefault(name, {})[float(r)] = (float(per_s), float(p50), float(p99), float(mx),
+                                              int(missing), float(cpu))
 print(f"\nmedians at {rate:.0f} publications/s per channel x {k} channels, {n} subscribers "
       f"({n // k} per channel):")
 for name, by_rate in med.items():
     if rate in by_rate:
-        per_s, p50, p99, mx, missing = by_rate[rate]
+        per_s, p50, p99, mx, missing, _ = by_rate[rate]
         ok = "meets" if p99 <= p99_ms * 1000 and missing == 0 else "misses"
         print(f"  {name:6} {per_s:10.0f} msg/s  p50 {p50/1000:.2f} ms  p99 {p99/1000:.2f} ms"
               f"  max {mx/1000:.2f} ms  missing {missing}  ({ok} p99 <= {p99_ms:g} ms)")
@@ -272,4 +303,14 @@ for name, by_rate in med.items():
 if cap.get("bourse") and cap.get("nchan"):
     print(f"capacity ratio bourse/nchan: {med['bourse'][cap['bourse']][0] / med['nchan'][cap['nchan']][0]:.2f}x"
           " (a lower bound when bourse met the target at the highest rate tested)")
+# The server's own CPU per delivered message (median over the runs), rate by rate: what
+# each server would need per message with the clients on other machines.
+print("server CPU per delivered message (us, whole run, median):")
+rates = sorted({r for by_rate in med.values() for r in by_rate})
+for r in rates:
+    cells = {name: by_rate[r][5] for name, by_rate in med.items() if r in by_rate}
+    line = "  ".join(f"{name} {v:6.2f}" for name, v in cells.items())
+    if cells.get("bourse") and cells.get("nchan"):
+        line += f"  nchan/bourse {cells['nchan'] / cells['bourse']:.2f}x"
+    print(f"  {r:4.0f}/s per channel: {line}")
 EOF
