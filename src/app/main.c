@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 static const char usage[] =
     "usage: bourse [--config FILE] [--check-config] [--print-config] [--version] [--help]\n"
@@ -108,6 +109,30 @@ static bool admin_token_acceptable(const config *cfg, char *err, size_t errlen) 
   return false;
 }
 
+/*
+ * Raises the soft open-file limit to what the configuration can use (every io
+ * thread's net.max_connections, plus listeners, eventfds, LMDB and the log),
+ * within the hard limit. Debian's default soft limit is 1024: without this, a
+ * server configured for 16,384 connections per thread would refuse the
+ * 1,000th with EMFILE. Warns when even the hard limit is too low.
+ */
+static void raise_file_limit(const config *cfg) {
+  rlim_t want = (rlim_t)cfg->net_io_threads * cfg->net_max_connections + 256;
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  rlim_t target = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
+  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < target) {
+    rl.rlim_cur = target;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+      log_warn("cannot raise the open-file limit to %llu: %s", (unsigned long long)target,
+               strerror(errno));
+  }
+  if (target < want)
+    log_warn("the open-file limit (hard %llu) is below net.io_threads x net.max_connections + "
+             "256 = %llu: connections past it are refused; raise LimitNOFILE / ulimit -Hn",
+             (unsigned long long)rl.rlim_max, (unsigned long long)want);
+}
+
 int main(int argc, char **argv) {
   struct options opts = {0};
   int status = parse_options(argc, argv, &opts);
@@ -149,6 +174,7 @@ int main(int argc, char **argv) {
   fflush(stdout);
   log_info("bourse %s starting: %u assets, %u markets, %u engine thread(s)", BOURSE_VERSION,
            cfg.asset_count, cfg.market_count, cfg.engine_threads);
+  raise_file_limit(&cfg);
 
   static proto_shared shared;
   /* 16384 slots each way: about 80 ms of a stalled engine at 200k commands/s. */

@@ -118,6 +118,41 @@ def test_loopback_exempt_by_default(srv):
         c.close()
 
 
+def test_open_file_limit_raised():
+    """Started with a soft open-file limit of 256 (Debian's default is 1024), the server
+    raises it to io_threads x max_connections + 256 (here 2 x 700 + 256; liburing's own
+    raise when registering a thread's file table would give only 256 + 700), and holds
+    1100 WebSockets."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 2 * 700 + 256
+    if hard != resource.RLIM_INFINITY and hard < want + 1200:
+        h.check(False, f"this test needs a hard open-file limit of {want + 1200}: {hard}")
+        return
+    resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+    try:
+        srv = h.Server(env={"BOURSE_NET_IO_THREADS": "2", "BOURSE_NET_MAX_CONNECTIONS": "700"},
+                       name="nofile")
+        srv.start()
+    finally:  # the test's own 1100 clients need more than 256 too
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))
+    try:
+        with open(f"/proc/{srv.proc.pid}/limits") as f:
+            line = next(x for x in f if x.startswith("Max open files"))
+        server_soft = int(line.split()[3])
+        h.check(server_soft >= want, f"soft limit raised to >= {want}: {line.strip()}")
+        clients = [h.WSClient.open(srv.port) for _ in range(1100)]
+        for c in (clients[0], clients[-1]):
+            c.send_text('{"op":"ping","id":1}')
+            r = c.recv_json()
+            h.check(r.get("op") == "pong", f"the first and the 1100th connection are served: {r}")
+        for c in clients:
+            c.close_socket()
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        srv.stop()
+
+
 limited_env = {"BOURSE_LIMITS_REQUESTS_PER_S": "5", "BOURSE_LIMITS_BURST": "5"}
 runner.group("rate", [test_request_rate, test_costly_ops_weigh_more, test_sustained_abuse_closed],
              env=limited_env)
@@ -131,4 +166,5 @@ runner.group("connect_rate", [test_connect_rate],
                   "BOURSE_LIMITS_CONNECT_RATE_PER_IP": "5"})
 runner.group("exempt", [test_loopback_exempt_by_default],
              env={"BOURSE_LIMITS_CONNECTIONS_PER_IP": "3"})
+runner.run(test_open_file_limit_raised)
 sys.exit(runner.finish())
