@@ -69,6 +69,16 @@ def fail(msg):
     raise TestFailure(msg)
 
 
+
+def load_report(stdout, stderr, status, what):
+    """The JSON report bourse-load printed with --json; fails the test with the tool's output
+    when there is none."""
+    try:
+        return json.loads(stdout)
+    except ValueError:
+        fail(f"{what}: no JSON report (status {status}): {stdout!r} {stderr!r}")
+
+
 def check(cond, msg):
     if not cond:
         raise TestFailure(msg)

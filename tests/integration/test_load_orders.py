@@ -60,10 +60,7 @@ def orders_args(srv, uid_base, connections, extra, deposit=DEPOSIT_ARG):
 
 def run_json(args, what):
     r = load(args)
-    try:
-        j = json.loads(r.stdout)
-    except ValueError:
-        h.fail(f"{what}: no JSON report (status {r.returncode}): {r.stdout!r} {r.stderr!r}")
+    j = h.load_report(r.stdout, r.stderr, r.returncode, what)
     o = j["orders"]
     print(f"   {what}: status {r.returncode}, acks {o['acks']} ({o['acks_per_s']:.0f}/s), "
           f"p50 {j['latency_us']['p50']:.0f} us, p99 {j['latency_us']['p99']:.0f} us, "

@@ -54,10 +54,7 @@ def subscribe_args(srv, extra, secret=SECRET, token=ADMIN_TOKEN, uid=777):
 
 def run_json(args, what):
     r = load(args)
-    try:
-        j = json.loads(r.stdout)
-    except ValueError:
-        h.fail(f"{what}: no JSON report (status {r.returncode}): {r.stdout!r} {r.stderr!r}")
+    j = h.load_report(r.stdout, r.stderr, r.returncode, what)
     s = j["subscribe"]
     print(f"   {what}: status {r.returncode}, delivered {s['delivered']} of {s['expected']} "
           f"({s['delivered_per_s']:.0f}/s), p50 {j['latency_us']['p50']:.0f} us, "
@@ -179,10 +176,7 @@ class LoadProcess:
 
     def report(self, what):
         out, err = self.proc.communicate(timeout=60)
-        try:
-            j = json.loads(out)
-        except ValueError:
-            h.fail(f"{what}: no JSON report (status {self.proc.returncode}): {out!r} {err!r}")
+        j = h.load_report(out, err, self.proc.returncode, what)
         s = j["subscribe"]
         print(f"   {what}: status {self.proc.returncode}, delivered {s['delivered']} of "
               f"{s['expected']}, wrong group {s['wrong_group']}, p99 "
