@@ -225,7 +225,11 @@ static void publish_market(broadcast *b, unsigned market, uint32_t changed, int6
   static const struct {
     feed_channel channel;
     writer_fn write;
-  } simple[] = {{FEED_CHANNEL_TRADES, feed_write_trades}, {FEED_CHANNEL_TICKER, feed_write_ticker}};
+  } simple[] = {{FEED_CHANNEL_TRADES, feed_write_trades},
+                {FEED_CHANNEL_TICKER, feed_write_ticker},
+                /* usually sent by publish_bbo already; here when the end of period took the
+                 * change first (a period filled up in the middle of a drain) */
+                {FEED_CHANNEL_BBO, feed_write_bbo}};
   for (size_t i = 0; i < sizeof(simple) / sizeof(simple[0]); i++)
     if ((changed & FEED_CHANGED(simple[i].channel)) &&
         (mask = *mask_of(b, market, simple[i].channel))) {
@@ -371,9 +375,12 @@ static void broadcast_main(void *arg) {
   log_info("broadcast thread running: %u markets, tick %u ms", b->cfg->market_count,
            b->cfg->feed_tick_ms);
   while (!atomic_load_explicit(&b->stop, memory_order_acquire)) {
-    bool events = drain(b) > 0;
+    drain(b);
     int64_t now = clock_wall_ms();
-    if (events) publish_bbo(b, now);
+    /* Every iteration, not only after a drain that found input: the check before
+     * sleeping below may apply events too, and their bbo change must go out now.
+     * A market whose bbo did not change costs a flag test. */
+    publish_bbo(b, now);
     if (now >= next_tick) {
       tick(b, now);
       next_tick += b->cfg->feed_tick_ms;
