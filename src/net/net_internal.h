@@ -69,6 +69,7 @@ struct net_conn {
   bool close_after_send; /* shut the write side once the output is sent */
   bool write_shut;       /* shutdown(SHUT_WR) done */
   bool fixed;            /* fd is also registered at the ring's file slot = conn index */
+  bool bulk;             /* on the thread's bulk flush list (shared frames: market data) */
   bool ws_close_sent;
   bool ws_close_received;
   bool http_keep_alive;   /* of the request being answered */
@@ -78,6 +79,7 @@ struct net_conn {
   uint32_t utf8_state;
   uint32_t http_scanned;
   uint32_t dirty_next;     /* next index on the flush list */
+  uint32_t bulk_next;      /* next index on the bulk flush list */
   uint32_t out_bytes;      /* queued, not yet sent */
   uint32_t ip_slot;        /* entry in the thread's per-IP table, NET_NO_IP if none */
   uint64_t rate_tokens;    /* request bucket, in thousandths of a token (burst x 1000 > 2^32) */
@@ -163,6 +165,8 @@ struct net_thread {
   uint32_t free_count;
   uint32_t dirty_head; /* flush list (FIFO), UINT32_MAX = empty */
   uint32_t dirty_tail; /* its last entry, when not empty */
+  uint32_t bulk_head;  /* bulk flush list (FIFO): connections with only fan-out to send */
+  uint32_t bulk_tail;
   /* Per-IP limits: open addressing over ip_capacity (a power of two) entries. */
   net_ip_entry *ip_table;
   uint32_t ip_capacity;
