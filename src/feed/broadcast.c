@@ -379,7 +379,7 @@ static void broadcast_main(void *arg) {
     int64_t now = clock_wall_ms();
     /* Every iteration, not only after a drain that found input: the check before
      * sleeping below may apply events too, and their bbo change must go out now.
-     * A market whose bbo did not change costs a flag test. */
+     * Only markets with @bbo subscribers are looked at: two best-level reads each. */
     publish_bbo(b, now);
     if (now >= next_tick) {
       tick(b, now);

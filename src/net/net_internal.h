@@ -58,6 +58,8 @@ enum net_conn_state {
   CONN_LINGER, /* failed or finished: input is discarded until EOF or the deadline */
 };
 
+enum { NET_LIST_REPLY = 0, NET_LIST_BULK = 1 };
+
 struct net_conn {
   struct net_thread *thread;
   int fd;
@@ -65,11 +67,10 @@ struct net_conn {
   uint8_t state;
   bool recv_armed;       /* a multishot recv is outstanding */
   bool send_inflight;    /* a send is outstanding */
-  bool dirty;            /* on the thread's flush list */
+  bool listed[2];        /* on the thread's flush list [NET_LIST_REPLY] / [NET_LIST_BULK] */
   bool close_after_send; /* shut the write side once the output is sent */
   bool write_shut;       /* shutdown(SHUT_WR) done */
   bool fixed;            /* fd is also registered at the ring's file slot = conn index */
-  bool bulk;             /* on the thread's bulk flush list (shared frames: market data) */
   bool ws_close_sent;
   bool ws_close_received;
   bool http_keep_alive;   /* of the request being answered */
@@ -78,8 +79,7 @@ struct net_conn {
   uint16_t dialect;       /* index into the listener's dialects */
   uint32_t utf8_state;
   uint32_t http_scanned;
-  uint32_t dirty_next;     /* next index on the flush list */
-  uint32_t bulk_next;      /* next index on the bulk flush list */
+  uint32_t list_next[2];   /* next index on each flush list */
   uint32_t out_bytes;      /* queued, not yet sent */
   uint32_t ip_slot;        /* entry in the thread's per-IP table, NET_NO_IP if none */
   uint64_t rate_tokens;    /* request bucket, in thousandths of a token (burst x 1000 > 2^32) */
@@ -163,10 +163,11 @@ struct net_thread {
   uint32_t conn_high_water; /* slots [0, high_water) have been used */
   uint32_t *free_slots;
   uint32_t free_count;
-  uint32_t dirty_head; /* flush list (FIFO), UINT32_MAX = empty */
-  uint32_t dirty_tail; /* its last entry, when not empty */
-  uint32_t bulk_head;  /* bulk flush list (FIFO): connections with only fan-out to send */
-  uint32_t bulk_tail;
+  /* Flush lists (FIFO, loop.c): replies and state changes; connections with only
+   * shared frames (fan-out) to send. head UINT32_MAX = empty. */
+  struct {
+    uint32_t head, tail;
+  } lists[2];
   /* Per-IP limits: open addressing over ip_capacity (a power of two) entries. */
   net_ip_entry *ip_table;
   uint32_t ip_capacity;
